@@ -1,0 +1,1 @@
+"""The REST door: FastAPI app and routers that only translate HTTP to service calls."""

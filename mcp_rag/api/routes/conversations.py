@@ -1,0 +1,69 @@
+"""/v1/conversations: ingest, append, list, read, delete."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from mcp_rag.api.deps import get_namespace, get_service
+from mcp_rag.models import ConversationIn, ConversationPage, IngestResult, MessageIn, Transcript
+from mcp_rag.service import MAX_PAGE, Service
+
+router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
+
+
+@router.post("", status_code=201, response_model=IngestResult)
+def ingest_conversation(
+    body: ConversationIn,
+    response: Response,
+    service: Service = Depends(get_service),
+    namespace: str = Depends(get_namespace),
+) -> IngestResult:
+    """Store a conversation. Re-sending a known id appends only unseen messages (200)."""
+    result = service.ingest(body, namespace)
+    if not result.created:
+        response.status_code = 200
+    return result
+
+
+@router.post("/{conversation_id}/messages", response_model=IngestResult)
+def append_messages(
+    conversation_id: str,
+    body: list[MessageIn],
+    service: Service = Depends(get_service),
+    namespace: str = Depends(get_namespace),
+) -> IngestResult:
+    """Append messages to a conversation (by our id or yours)."""
+    return service.append_messages(conversation_id, body, namespace)
+
+
+@router.get("", response_model=ConversationPage)
+def list_conversations(
+    limit: int = Query(50, ge=1, le=MAX_PAGE),
+    cursor: str | None = Query(None, max_length=200),
+    source: str | None = Query(None, max_length=100),
+    q: str | None = Query(None, max_length=200, description="Filter by title or id"),
+    service: Service = Depends(get_service),
+    namespace: str = Depends(get_namespace),
+) -> ConversationPage:
+    return service.list_conversations(namespace, limit, cursor, source, q)
+
+
+@router.get("/{conversation_id}", response_model=Transcript)
+def get_conversation(
+    conversation_id: str,
+    offset: int = Query(0, ge=0),
+    limit: int = Query(200, ge=1, le=MAX_PAGE),
+    service: Service = Depends(get_service),
+    namespace: str = Depends(get_namespace),
+) -> Transcript:
+    return service.get_conversation(conversation_id, namespace, offset, limit)
+
+
+@router.delete("/{conversation_id}", status_code=204)
+def delete_conversation(
+    conversation_id: str,
+    service: Service = Depends(get_service),
+    namespace: str = Depends(get_namespace),
+) -> Response:
+    service.delete_conversation(conversation_id, namespace)
+    return Response(status_code=204)

@@ -1,0 +1,48 @@
+"""/v1/search: hybrid search over conversation chunks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Depends, Query
+
+from mcp_rag.api.deps import get_namespace, get_service
+from mcp_rag.models import SearchRequest, SearchResult
+from mcp_rag.service import Service
+
+router = APIRouter(prefix="/v1", tags=["search"])
+
+
+@router.post("/search", response_model=SearchResult)
+def search(
+    body: SearchRequest,
+    service: Service = Depends(get_service),
+    namespace: str = Depends(get_namespace),
+) -> SearchResult:
+    return service.search(body, namespace)
+
+
+@router.get("/search", response_model=SearchResult)
+def search_get(
+    q: str = Query(..., min_length=1, max_length=4000),
+    top_k: int = Query(10, ge=1, le=100),
+    conversation_id: str | None = None,
+    author: str | None = None,
+    role: str | None = None,
+    source: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    service: Service = Depends(get_service),
+    namespace: str = Depends(get_namespace),
+) -> SearchResult:
+    req = SearchRequest(
+        query=q,
+        top_k=top_k,
+        conversation_id=conversation_id,
+        author=author,
+        role=role,
+        source=source,
+        since=since,
+        until=until,
+    )
+    return service.search(req, namespace)

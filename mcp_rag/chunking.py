@@ -1,0 +1,92 @@
+"""Chunks: windows of consecutive turns, the unit that search returns.
+
+A chunk never cuts a message unless that message alone is longer than the
+window; then the message is split into word windows that all point back to it.
+Each line carries the speaker and the time ("Kate (2024-01-03 22:11): ..."),
+so that "who" and "when" questions can match the text itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Turn:
+    seq: int
+    external_id: str
+    author: str | None
+    role: str | None
+    content: str
+    timestamp: datetime | None
+
+
+@dataclass
+class ChunkDraft:
+    first_seq: int
+    last_seq: int
+    message_ids: list[str]
+    authors: list[str]
+    roles: list[str]
+    started_at: datetime | None
+    ended_at: datetime | None
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def turn_line(turn: Turn, content: str | None = None) -> str:
+    who = turn.author or turn.role or "unknown"
+    when = f" ({turn.timestamp:%Y-%m-%d %H:%M})" if turn.timestamp else ""
+    return f"{who}{when}: {content if content is not None else turn.content}"
+
+
+def _draft(turns: Sequence[Turn], lines: list[str]) -> ChunkDraft:
+    times = [t.timestamp for t in turns if t.timestamp is not None]
+    return ChunkDraft(
+        first_seq=turns[0].seq,
+        last_seq=turns[-1].seq,
+        message_ids=[t.external_id for t in turns],
+        authors=sorted({t.author for t in turns if t.author}),
+        roles=sorted({t.role for t in turns if t.role}),
+        started_at=min(times) if times else None,
+        ended_at=max(times) if times else None,
+        lines=lines,
+    )
+
+
+def _split_long(turn: Turn, max_words: int) -> list[ChunkDraft]:
+    words = turn.content.split()
+    return [
+        _draft([turn], [turn_line(turn, " ".join(words[i : i + max_words]))]) for i in range(0, len(words), max_words)
+    ]
+
+
+def chunk_turns(turns: Sequence[Turn], max_words: int, max_messages: int) -> list[ChunkDraft]:
+    """Group consecutive turns into windows of at most max_words / max_messages."""
+    chunks: list[ChunkDraft] = []
+    window: list[Turn] = []
+    words = 0
+
+    def flush() -> None:
+        nonlocal window, words
+        if window:
+            chunks.append(_draft(window, [turn_line(t) for t in window]))
+        window, words = [], 0
+
+    for turn in turns:
+        n = len(turn.content.split())
+        if n > max_words:
+            flush()
+            chunks.extend(_split_long(turn, max_words))
+            continue
+        if window and (words + n > max_words or len(window) >= max_messages):
+            flush()
+        window.append(turn)
+        words += n
+    flush()
+    return chunks

@@ -1,0 +1,146 @@
+"""Settings: environment (MCP_RAG_*, DATABASE_URL, provider keys), .env, and
+one YAML file per environment (config/<env>.yaml) with ${VAR} interpolation.
+
+Precedence, highest first: explicit overrides (CLI flags), environment, .env,
+the YAML file, defaults. A bad value raises ConfigError with one line that
+names the setting; the CLI prints it and exits 2.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+import yaml
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from mcp_rag.errors import ConfigError
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _interpolate(value: Any, where: str) -> Any:
+    """Replace ${VAR} and ${VAR:-default} in every string of a YAML tree."""
+    if isinstance(value, dict):
+        return {k: _interpolate(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, where) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in os.environ:
+            return os.environ[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"{where}: environment variable {name} is not set")
+
+    return _VAR.sub(replace, value)
+
+
+def config_file_for(env: str) -> Path | None:
+    """config/<env>.yaml from MCP_RAG_CONFIG_DIR (default ./config), if it exists."""
+    explicit = os.environ.get("MCP_RAG_CONFIG_FILE")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"MCP_RAG_CONFIG_FILE: {path} does not exist")
+        return path
+    path = Path(os.environ.get("MCP_RAG_CONFIG_DIR", "config")) / f"{env}.yaml"
+    return path if path.is_file() else None
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    def __init__(self, settings_cls: type[BaseSettings]):
+        super().__init__(settings_cls)
+        env = os.environ.get("MCP_RAG_ENV", "dev")
+        path = config_file_for(env)
+        self.values: dict[str, Any] = {}
+        if path is not None:
+            try:
+                raw = yaml.safe_load(path.read_text()) or {}
+            except yaml.YAMLError as exc:
+                raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
+            if not isinstance(raw, dict):
+                raise ConfigError(f"{path}: expected a mapping of settings")
+            self.values = {k: v for k, v in _interpolate(raw, path.name).items() if v not in ("", None)}
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self.values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self.values)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MCP_RAG_", env_file=".env", extra="ignore", populate_by_name=True)
+
+    env: Literal["dev", "staging", "production", "test"] = "dev"
+    data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir("mcp-rag")))
+    database_url: str | None = Field(
+        None, validation_alias=AliasChoices("MCP_RAG_DATABASE_URL", "DATABASE_URL", "database_url")
+    )
+    database_read_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("MCP_RAG_DATABASE_READ_URL", "DATABASE_READ_URL", "database_read_url"),
+    )
+    db_pool_size: int = Field(5, ge=1, le=200)
+    auto_migrate: bool = True
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    embedding_provider: Literal["onnx", "openai"] = "onnx"
+    embedding_model: str = "all-MiniLM-L6-v2"
+    embedding_batch_size: int = Field(32, ge=1, le=1024)
+    embedding_threads: int = Field(0, ge=0, le=64)
+
+    chunk_max_words: int = Field(120, ge=10, le=2000)
+    chunk_max_messages: int = Field(6, ge=1, le=100)
+    max_message_chars: int = Field(1_000_000, ge=1)
+
+    openai_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("MCP_RAG_OPENAI_API_KEY", "OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = None
+    anthropic_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("MCP_RAG_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY")
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, dotenv_settings, _YamlSource(settings_cls))
+
+    @property
+    def pgdata(self) -> Path:
+        return self.data_dir / "pgdata"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings, turning any validation problem into one ConfigError line."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "settings"
+        env_name = f"MCP_RAG_{field.upper()}" if field.isidentifier() else field
+        raise ConfigError(f"invalid setting {env_name}: {err['msg']}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,228 @@
+"""Data that crosses a boundary: what comes in (conversations, messages,
+search requests) and what goes out (hits, summaries, transcripts).
+
+Validation lives here so every door rejects the same input the same way.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MAX_MESSAGE_CHARS = 200_000
+MAX_MESSAGES_PER_REQUEST = 20_000
+MAX_ID_CHARS = 512
+
+
+def _clean_text(value: str, what: str) -> str:
+    if "\x00" in value:
+        raise ValueError(f"{what} contains a NUL byte, which cannot be stored")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{what} is not valid Unicode (lone surrogate)") from None
+    return value
+
+
+MAX_METADATA_BYTES = 64_000
+MAX_METADATA_DEPTH = 20
+
+
+def _check_metadata(value: dict[str, Any]) -> dict[str, Any]:
+    """JSON that PostgreSQL's jsonb can hold, bounded in size and depth."""
+
+    def depth(v: Any, level: int = 1) -> int:
+        if level > MAX_METADATA_DEPTH:
+            return level
+        children = v.values() if isinstance(v, dict) else v if isinstance(v, list) else ()
+        return max((depth(c, level + 1) for c in children), default=level)
+
+    if depth(value) > MAX_METADATA_DEPTH:
+        raise ValueError(f"metadata is nested deeper than {MAX_METADATA_DEPTH} levels")
+    try:
+        encoded = json.dumps(value)
+    except (TypeError, ValueError):
+        raise ValueError("metadata is not JSON-serialisable") from None
+    if "\\u0000" in encoded:
+        raise ValueError("metadata contains a NUL character, which cannot be stored")
+    if len(encoded) > MAX_METADATA_BYTES:
+        raise ValueError(f"metadata is larger than {MAX_METADATA_BYTES} bytes")
+    _clean_text(encoded, "metadata")
+    return value
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
+
+
+class MessageIn(_In):
+    id: str | None = Field(None, max_length=MAX_ID_CHARS, description="Your id for the message")
+    author: str | None = Field(None, max_length=256, description="Who wrote it")
+    role: str | None = Field(None, max_length=32, description="user, assistant, system, ...")
+    content: str = Field(..., max_length=MAX_MESSAGE_CHARS, description="The message text")
+    timestamp: datetime | None = Field(None, description="ISO 8601; no zone means UTC")
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_to_str(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int) else v
+
+    @field_validator("content")
+    @classmethod
+    def _content(cls, v: str) -> str:
+        _clean_text(v, "content")
+        if not v.strip():
+            raise ValueError("content is empty")
+        return v
+
+    @field_validator("id", "author", "role")
+    @classmethod
+    def _short(cls, v: str | None) -> str | None:
+        return None if v is None else _clean_text(v, "field")
+
+    @field_validator("timestamp")
+    @classmethod
+    def _ts(cls, v: datetime | None) -> datetime | None:
+        return _utc(v)
+
+    @field_validator("metadata")
+    @classmethod
+    def _meta(cls, v: dict[str, Any]) -> dict[str, Any]:
+        return _check_metadata(v)
+
+
+class ConversationIn(_In):
+    id: str | None = Field(
+        None,
+        max_length=MAX_ID_CHARS,
+        description="Your id for the conversation; re-ingesting the same id appends, never duplicates",
+    )
+    title: str | None = Field(None, max_length=1000)
+    source: str | None = Field(None, max_length=100, description="e.g. slack, chatgpt, claude")
+    url: str | None = Field(None, max_length=2000)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    messages: list[MessageIn] = Field(..., min_length=1, max_length=MAX_MESSAGES_PER_REQUEST)
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_to_str(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int) else v
+
+    @field_validator("id", "title", "source", "url")
+    @classmethod
+    def _text(cls, v: str | None) -> str | None:
+        return None if v is None else _clean_text(v, "field")
+
+    @field_validator("metadata")
+    @classmethod
+    def _meta(cls, v: dict[str, Any]) -> dict[str, Any]:
+        return _check_metadata(v)
+
+
+class IngestResult(BaseModel):
+    id: UUID
+    external_id: str
+    created: bool = Field(description="True when the conversation is new")
+    messages_added: int
+    messages_total: int
+    chunks: int
+
+
+class SearchFilters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    conversation_id: str | None = Field(None, description="Conversation id (uuid or your id)")
+    author: str | None = Field(None, max_length=256)
+    role: str | None = Field(None, max_length=32)
+    source: str | None = Field(None, max_length=100)
+    since: datetime | None = Field(None, description="Only turns at or after this time")
+    until: datetime | None = Field(None, description="Only turns at or before this time")
+    metadata: dict[str, Any] | None = Field(None, description="Conversation metadata must contain this")
+
+    @field_validator("since", "until")
+    @classmethod
+    def _ts(cls, v: datetime | None) -> datetime | None:
+        return _utc(v)
+
+
+class SearchRequest(SearchFilters):
+    query: str = Field(..., min_length=1, max_length=4000)
+    top_k: int = Field(10, ge=1, le=100)
+
+    @field_validator("query")
+    @classmethod
+    def _query(cls, v: str) -> str:
+        _clean_text(v, "query")
+        if not v.strip():
+            raise ValueError("query is empty")
+        return v
+
+    def filters(self) -> SearchFilters:
+        return SearchFilters(**self.model_dump(exclude={"query", "top_k"}))
+
+
+class Hit(BaseModel):
+    conversation_id: UUID
+    conversation_external_id: str
+    title: str | None
+    source: str | None
+    message_ids: list[str] = Field(description="Your ids of the messages this hit covers")
+    text: str
+    authors: list[str]
+    started_at: datetime | None
+    ended_at: datetime | None
+    score: float
+
+
+class SearchResult(BaseModel):
+    query: str
+    hits: list[Hit]
+    took_ms: float
+
+
+class ConversationSummary(BaseModel):
+    id: UUID
+    external_id: str
+    namespace: str
+    title: str | None
+    source: str | None
+    url: str | None
+    participants: list[str]
+    metadata: dict[str, Any]
+    started_at: datetime | None
+    ended_at: datetime | None
+    message_count: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class Message(BaseModel):
+    id: str
+    seq: int
+    author: str | None
+    role: str | None
+    content: str
+    timestamp: datetime | None
+    metadata: dict[str, Any]
+
+
+class Transcript(ConversationSummary):
+    messages: list[Message]
+    offset: int
+    limit: int
+
+
+class ConversationPage(BaseModel):
+    items: list[ConversationSummary]
+    next_cursor: str | None

@@ -1,0 +1,406 @@
+"""The use cases: the one place every door (REST, MCP, CLI, UI) calls.
+
+A `Service` holds the process's database engine and embedder, both created
+lazily: constructing it is instant, so the MCP handshake and `/health` never
+wait for PostgreSQL or the model.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from mcp_rag import chunking
+from mcp_rag.chunking import Turn
+from mcp_rag.config import Settings
+from mcp_rag.embed import Embedder, get_embedder
+from mcp_rag.errors import Conflict, Invalid, NotFound, Unavailable
+from mcp_rag.models import (
+    ConversationIn,
+    ConversationPage,
+    ConversationSummary,
+    Hit,
+    IngestResult,
+    Message,
+    MessageIn,
+    SearchRequest,
+    SearchResult,
+    Transcript,
+)
+from mcp_rag.store import chunks as chunk_sql
+from mcp_rag.store import conversations as conv_sql
+from mcp_rag.store import db
+
+log = logging.getLogger(__name__)
+
+DEFAULT_NAMESPACE = "default"
+MAX_PAGE = 1000
+
+
+def conversation_hash(conv: ConversationIn) -> str:
+    """A stable id for conversations sent without one, so re-sending adds nothing."""
+    canonical = json.dumps(
+        [conv.title, [(m.author, m.role, m.content, str(m.timestamp)) for m in conv.messages]],
+        ensure_ascii=False,
+    )
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+class Service:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._engine: Engine | None = None
+        self._embedder: Embedder | None = None
+        self._lock = threading.Lock()
+
+    # -- lazily built dependencies ------------------------------------------------
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            with self._lock:
+                if self._engine is None:
+                    url = db.database_url(self.settings)
+                    if self.settings.auto_migrate:
+                        self._migrate(url)
+                    self._engine = db.make_engine(url, self.settings.db_pool_size)
+        return self._engine
+
+    @staticmethod
+    def _migrate(url: str) -> None:
+        try:
+            db.migrate(url)
+        except OperationalError as exc:
+            raise Unavailable(f"database unreachable: {exc.orig.__class__.__name__}") from exc
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = get_embedder(self.settings)
+        return self._embedder
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    def _begin(self):
+        try:
+            return self.engine.begin()
+        except OperationalError as exc:
+            raise Unavailable("database unreachable") from exc
+
+    # -- ingest -----------------------------------------------------------------------
+    def ingest(self, conv: ConversationIn, namespace: str = DEFAULT_NAMESPACE) -> IngestResult:
+        """Store one conversation: new → created; known id → only unseen messages appended.
+
+        One transaction per conversation: after an error or a crash either all of
+        it is stored or none of it is.
+        """
+        external_id = conv.id or conversation_hash(conv)
+        values = conv.model_dump(include={"title", "source", "url", "metadata"})
+        return self._write(namespace, external_id, conv.messages, values, create=True)
+
+    def append_messages(
+        self, conversation: str, messages: list[MessageIn], namespace: str = DEFAULT_NAMESPACE
+    ) -> IngestResult:
+        """Append messages to a known conversation (by our id or yours)."""
+        if not messages:
+            raise Invalid("no messages to append")
+        with self._begin() as conn:
+            cid = conv_sql.find_id(conn, namespace, conversation)
+            if cid is None:
+                raise NotFound(f"conversation {conversation!r} not found")
+            external_id = conv_sql.summary(conn, cid)["external_id"]
+        return self._write(namespace, external_id, messages, {}, create=False)
+
+    def _write(
+        self,
+        namespace: str,
+        external_id: str,
+        messages: list[MessageIn],
+        values: dict,
+        create: bool,
+    ) -> IngestResult:
+        embedder = self.embedder
+        self._ensure_model()
+        try:
+            with self._begin() as conn:
+                conv_sql.lock_conversation(conn, namespace, external_id)
+                cid = conv_sql.find_id(conn, namespace, external_id)
+                created = cid is None
+                if created:
+                    if not create:
+                        raise NotFound(f"conversation {external_id!r} not found")
+                    cid = conv_sql.insert_conversation(conn, namespace, external_id, values)
+                    known, seq = set(), 0
+                else:
+                    known, seq = (
+                        conv_sql.existing_message_ids(conn, cid),
+                        conv_sql.last_seq(conn, cid),
+                    )
+
+                new_turns, new_meta = self._new_turns(messages, known, seq, positional=create)
+                if new_turns:
+                    conv_sql.insert_messages(conn, cid, new_turns, new_meta)
+                    redo_from = chunk_sql.last_chunk_start(conn, cid) or 1
+                    turns = conv_sql.turns_from(conn, cid, redo_from)
+                    drafts = chunking.chunk_turns(
+                        turns, self.settings.chunk_max_words, self.settings.chunk_max_messages
+                    )
+                    vectors = embedder.embed([d.text for d in drafts])
+                    chunk_sql.delete_from(conn, cid, redo_from)
+                    chunk_sql.insert(
+                        conn,
+                        cid,
+                        namespace,
+                        values.get("source") or self._source(conn, cid),
+                        drafts,
+                        vectors,
+                    )
+                if new_turns or (not created and create):
+                    conv_sql.refresh_summary(conn, cid, values)
+                summary = conv_sql.summary(conn, cid)
+                n_chunks = conn.execute(
+                    text("SELECT count(*) FROM chunks WHERE conversation_id = :id"), {"id": cid}
+                ).scalar_one()
+        except DBAPIError as exc:
+            raise self._db_error(exc) from exc
+        return IngestResult(
+            id=cid,
+            external_id=external_id,
+            created=created,
+            messages_added=len(new_turns),
+            messages_total=summary["message_count"],
+            chunks=n_chunks,
+        )
+
+    @staticmethod
+    def _source(conn, cid: UUID) -> str | None:
+        return conv_sql.summary(conn, cid)["source"]
+
+    @staticmethod
+    def _new_turns(
+        messages: list[MessageIn], known: set[str], seq: int, positional: bool
+    ) -> tuple[list[Turn], list[dict]]:
+        """Messages not stored yet. A message without an id is known by its position
+        in the conversation (1-based), so re-sending a transcript appends its tail."""
+        turns: list[Turn] = []
+        meta: list[dict] = []
+        seen: set[str] = set()
+        for i, m in enumerate(messages, start=1):
+            ext = m.id or str(i if positional else seq + len(turns) + 1)
+            if ext in known or ext in seen:
+                continue
+            seen.add(ext)
+            turns.append(Turn(seq + len(turns) + 1, ext, m.author, m.role, m.content, m.timestamp))
+            meta.append(m.metadata)
+        return turns, meta
+
+    @staticmethod
+    def _db_error(exc: DBAPIError) -> Exception:
+        if isinstance(exc, OperationalError) or exc.connection_invalidated:
+            return Unavailable("database unreachable")
+        sqlstate = getattr(exc.orig, "sqlstate", "") or ""
+        if sqlstate.startswith("22"):  # data exception: bad value for the column
+            return Invalid(f"value not storable: {str(exc.orig).splitlines()[0]}")
+        if sqlstate.startswith("23"):
+            return Conflict("conflicting write; retry the request")
+        return exc
+
+    # -- embedding model ----------------------------------------------------------
+    _model_checked = False
+
+    def _ensure_model(self) -> None:
+        """Record the embedding model on first use; refuse to mix vectors of two models."""
+        if self._model_checked:
+            return
+        embedder = self.embedder
+        with self._begin() as conn:
+            conn.execute(text("SELECT pg_advisory_xact_lock(7428001)"))
+            current = chunk_sql.registered_model(conn)
+            if current is None:
+                chunk_sql.register_model(conn, embedder.name, embedder.dimension)
+            elif current != (embedder.name, embedder.dimension):
+                raise Conflict(
+                    f"the index was built with {current[0]} ({current[1]} dims) but the "
+                    f"configured model is {embedder.name}; run `mcp-rag reindex`"
+                )
+            chunk_sql.ensure_vector_index(conn, embedder.dimension)
+        self._model_checked = True
+
+    def reindex(self, progress: Callable[[int, int], None] | None = None, batch: int = 256) -> int:
+        """Re-embed every chunk with the configured model and rebuild the vector index."""
+        embedder = self.embedder
+        with self._begin() as conn:
+            total = conn.execute(text("SELECT count(*) FROM chunks")).scalar_one()
+            chunk_sql.drop_vector_indexes(conn)
+            chunk_sql.register_model(conn, embedder.name, embedder.dimension)
+        done, after = 0, 0
+        while True:
+            with self._begin() as conn:
+                rows = chunk_sql.all_for_reindex(conn, after, batch)
+                if not rows:
+                    break
+                ids = [r[0] for r in rows]
+                chunk_sql.set_embeddings(conn, ids, embedder.embed([r[1] for r in rows]))
+            after = ids[-1]
+            done += len(ids)
+            if progress:
+                progress(done, total)
+        with self._begin() as conn:
+            chunk_sql.ensure_vector_index(conn, embedder.dimension)
+        self._model_checked = True
+        return done
+
+    # -- search -------------------------------------------------------------------
+    def search(self, req: SearchRequest, namespace: str = DEFAULT_NAMESPACE) -> SearchResult:
+        started = time.perf_counter()
+        self._ensure_model()
+        vector = self.embedder.embed([req.query])[0]
+        with self._begin() as conn:
+            cid = None
+            if req.conversation_id:
+                cid = conv_sql.find_id(conn, namespace, req.conversation_id)
+                if cid is None:
+                    raise NotFound(f"conversation {req.conversation_id!r} not found")
+            rows = chunk_sql.hybrid_search(
+                conn,
+                namespace,
+                req.query,
+                vector,
+                self.embedder.dimension,
+                req.filters(),
+                cid,
+                req.top_k,
+            )
+        return SearchResult(
+            query=req.query,
+            hits=[Hit(**r) for r in rows],
+            took_ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+
+    # -- read and delete ---------------------------------------------------------
+    def get_conversation(
+        self,
+        conversation: str,
+        namespace: str = DEFAULT_NAMESPACE,
+        offset: int = 0,
+        limit: int = 200,
+    ) -> Transcript:
+        if offset < 0 or not 1 <= limit <= MAX_PAGE:
+            raise Invalid(f"offset must be ≥ 0 and limit between 1 and {MAX_PAGE}")
+        with self._begin() as conn:
+            cid = conv_sql.find_id(conn, namespace, conversation)
+            if cid is None:
+                raise NotFound(f"conversation {conversation!r} not found")
+            summary = conv_sql.summary(conn, cid)
+            messages = conv_sql.messages_page(conn, cid, offset, limit)
+        return Transcript(**summary, messages=[Message(**m) for m in messages], offset=offset, limit=limit)
+
+    def list_conversations(
+        self,
+        namespace: str = DEFAULT_NAMESPACE,
+        limit: int = 50,
+        cursor: str | None = None,
+        source: str | None = None,
+        query: str | None = None,
+    ) -> ConversationPage:
+        if not 1 <= limit <= MAX_PAGE:
+            raise Invalid(f"limit must be between 1 and {MAX_PAGE}")
+        after = _decode_cursor(cursor) if cursor else None
+        with self._begin() as conn:
+            rows = conv_sql.list_page(conn, namespace, limit + 1, after, source, query)
+        items = [ConversationSummary(**r) for r in rows[:limit]]
+        next_cursor = _encode_cursor(items[-1].created_at, items[-1].id) if len(rows) > limit else None
+        return ConversationPage(items=items, next_cursor=next_cursor)
+
+    def delete_conversation(self, conversation: str, namespace: str = DEFAULT_NAMESPACE) -> UUID:
+        with self._begin() as conn:
+            cid = conv_sql.find_id(conn, namespace, conversation)
+            if cid is None:
+                raise NotFound(f"conversation {conversation!r} not found")
+            conv_sql.delete(conn, cid)
+        return cid
+
+    # -- status -------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        """Database revision, counts and model: what `db status` and /version show."""
+        with self._begin() as conn:
+            counts = conv_sql.counts(conn)
+            model = chunk_sql.registered_model(conn)
+        return {
+            "database": "embedded" if not self.settings.database_url else "external",
+            "schema_revision": db.current_revision(self.engine),
+            "schema_head": db.head_revision(),
+            "embedding_model": self.embedder.name,
+            "indexed_model": model[0] if model else None,
+            **counts,
+        }
+
+    def version_info(self) -> dict[str, Any]:
+        """What /version reports besides the package version; never fails on a down database."""
+        try:
+            revision = db.current_revision(self.engine)
+        except Exception:
+            revision = None
+        return {
+            "git_commit": _git_commit(),
+            "schema_revision": revision,
+            "embedding_model": self.settings.embedding_model
+            if self.settings.embedding_provider == "onnx"
+            else f"openai/{self.settings.embedding_model}",
+        }
+
+    def ready(self) -> None:
+        """Raise Unavailable unless the database answers."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except (OperationalError, DBAPIError) as exc:
+            raise Unavailable("database unreachable") from exc
+
+
+def _git_commit() -> str | None:
+    """Set by the image build (MCP_RAG_GIT_COMMIT); else read from a source checkout."""
+    import os
+    import subprocess
+
+    if os.environ.get("MCP_RAG_GIT_COMMIT"):
+        return os.environ["MCP_RAG_GIT_COMMIT"]
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=2,
+            cwd=os.path.dirname(__file__),
+        )
+        return out.stdout.strip() or None
+    except Exception:
+        return None
+
+
+def _encode_cursor(created_at: datetime, cid: UUID) -> str:
+    raw = f"{created_at.isoformat()}|{cid}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        ts, cid = raw.split("|", 1)
+        return datetime.fromisoformat(ts), UUID(cid)
+    except Exception:
+        raise Invalid("cursor is not valid; use next_cursor from a previous page") from None

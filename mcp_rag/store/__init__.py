@@ -1,0 +1,1 @@
+"""Everything that speaks SQL: engine, embedded server, migrations, queries."""

@@ -1,0 +1,77 @@
+"""Database engine: embedded or DATABASE_URL, pooled, migrated on demand."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine, make_url
+
+from mcp_rag.config import Settings
+from mcp_rag.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def database_url(settings: Settings) -> str:
+    """The SQLAlchemy URL to use, starting the embedded server when none is set."""
+    if settings.database_url:
+        try:
+            url = make_url(settings.database_url)
+        except Exception:
+            raise ConfigError("invalid setting DATABASE_URL: not a database URL") from None
+        if not url.drivername.startswith("postgresql"):
+            raise ConfigError("invalid setting DATABASE_URL: only PostgreSQL is supported")
+        return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    from mcp_rag.store import embedded
+
+    return embedded.start(settings.pgdata)
+
+
+def make_engine(url: str, pool_size: int = 5) -> Engine:
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size * 2,
+        pool_pre_ping=True,
+        pool_timeout=10,
+        connect_args={"connect_timeout": 5},
+    )
+
+
+def alembic_config(url: str):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    from alembic import command
+
+    command.upgrade(alembic_config(url), revision)
+
+
+def downgrade(url: str, revision: str) -> None:
+    from alembic import command
+
+    command.downgrade(alembic_config(url), revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        has = conn.execute(text("SELECT to_regclass('alembic_version') IS NOT NULL")).scalar()
+        if not has:
+            return None
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config("postgresql://x")).get_current_head()

@@ -1,0 +1,24 @@
+"""Test data builders shared by the test modules."""
+
+from __future__ import annotations
+
+from mcp_rag.models import ConversationIn
+
+
+def make_conversation(id: str = "conv-1", messages: list[dict] | None = None, **fields) -> ConversationIn:
+    messages = messages or [
+        {
+            "id": "m1",
+            "author": "Kate",
+            "content": "I went skiing in Colorado last weekend.",
+            "timestamp": "2024-01-02T10:00:00Z",
+        },
+        {"id": "m2", "author": "Emi", "content": "How was the snow up there?", "timestamp": "2024-01-02T10:01:00Z"},
+        {
+            "id": "m3",
+            "author": "Kate",
+            "content": "Fresh powder, and I finally tried a black run.",
+            "timestamp": "2024-01-02T10:02:00Z",
+        },
+    ]
+    return ConversationIn(id=id, messages=messages, **fields)

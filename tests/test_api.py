@@ -1,0 +1,116 @@
+"""The REST door against the real app, database and model."""
+
+from __future__ import annotations
+
+import pytest
+from builders import make_conversation
+
+
+def ingest(client, **fields):
+    body = make_conversation(**fields).model_dump(mode="json")
+    return client.post("/v1/conversations", json=body)
+
+
+def test_ingest_returns_201_then_200_for_the_same_conversation(client):
+    first = ingest(client)
+    assert first.status_code == 201 and first.json()["messages_added"] == 3
+    again = ingest(client)
+    assert again.status_code == 200 and again.json()["messages_added"] == 0
+
+
+def test_search_over_http_points_at_the_ingested_messages(client):
+    ingest(client)
+    r = client.post("/v1/search", json={"query": "skiing", "top_k": 5})
+    assert r.status_code == 200
+    hit = r.json()["hits"][0]
+    assert hit["conversation_external_id"] == "conv-1"
+    assert hit["message_ids"] == ["m1", "m2", "m3"]
+    r = client.get("/v1/search", params={"q": "skiing", "top_k": 1, "author": "Kate"})
+    assert r.status_code == 200 and len(r.json()["hits"]) == 1
+
+
+def test_list_get_delete_round_trip(client):
+    for i in range(3):
+        ingest(client, id=f"c{i}")
+    page = client.get("/v1/conversations", params={"limit": 2}).json()
+    assert len(page["items"]) == 2 and page["next_cursor"]
+    rest = client.get("/v1/conversations", params={"limit": 2, "cursor": page["next_cursor"]}).json()
+    assert len(rest["items"]) == 1 and rest["next_cursor"] is None
+    seen = {c["external_id"] for c in page["items"] + rest["items"]}
+    assert seen == {"c0", "c1", "c2"}
+
+    by_external = client.get("/v1/conversations/c1", params={"offset": 1, "limit": 1}).json()
+    assert [m["id"] for m in by_external["messages"]] == ["m2"]
+    assert by_external["message_count"] == 3
+    by_uuid = client.get(f"/v1/conversations/{by_external['id']}").json()
+    assert by_uuid["external_id"] == "c1"
+
+    assert client.delete("/v1/conversations/c1").status_code == 204
+    assert client.get("/v1/conversations/c1").status_code == 404
+    assert client.delete("/v1/conversations/c1").status_code == 404
+
+
+def test_append_messages_endpoint(client):
+    ingest(client)
+    r = client.post("/v1/conversations/conv-1/messages", json=[{"author": "Emi", "content": "see you soon"}])
+    assert r.status_code == 200 and r.json()["messages_total"] == 4
+    r = client.post("/v1/conversations/missing/messages", json=[{"content": "x"}])
+    assert r.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("post", "/v1/conversations", {"messages": []}),
+        ("post", "/v1/conversations", {"messages": [{"content": "a\u0000b"}]}),
+        ("post", "/v1/conversations", {"messages": [{"content": "x" * 200_001}]}),
+        ("post", "/v1/conversations", {"title": "no messages"}),
+        ("post", "/v1/conversations", ["not", "an", "object"]),
+        ("post", "/v1/search", {"query": "x", "top_k": 0}),
+        ("post", "/v1/search", {"query": "x", "top_k": 101}),
+        ("post", "/v1/search", {"query": ""}),
+        ("post", "/v1/search", {"query": "x", "since": "yesterday"}),
+        ("post", "/v1/search", {"query": "x", "unknown_filter": 1}),
+        ("get", "/v1/conversations?cursor=garbage", None),
+        ("get", "/v1/conversations?limit=0", None),
+    ],
+)
+def test_bad_input_is_a_4xx_problem_json(client, method, path, body):
+    r = getattr(client, method)(path, json=body) if body is not None else getattr(client, method)(path)
+    assert 400 <= r.status_code < 500, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    problem = r.json()
+    assert problem["status"] == r.status_code and problem["detail"]
+
+
+def test_malformed_json_body_is_422(client):
+    r = client.post("/v1/conversations", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 422
+    assert r.headers["content-type"].startswith("application/problem+json")
+
+
+def test_operations_endpoints(client):
+    assert client.get("/health").json() == {"status": "ok"}
+    assert client.get("/ready").json() == {"status": "ready"}
+    version = client.get("/version").json()
+    assert version["schema_revision"] == "0001"
+    assert version["embedding_model"] == "all-MiniLM-L6-v2"
+    assert client.get("/openapi.json").json()["info"]["title"] == "mcp-rag"
+
+
+def test_published_json_schema_matches_the_model_and_accepts_the_examples():
+    import json
+    from pathlib import Path
+
+    import jsonschema
+
+    from mcp_rag.models import ConversationIn
+
+    root = Path(__file__).resolve().parents[1]
+    published = json.loads((root / "schema/conversation.schema.json").read_text())
+    generated = ConversationIn.model_json_schema()
+    assert published["properties"] == generated["properties"]
+    assert published["$defs"] == generated["$defs"]
+    jsonschema.validate(json.loads((root / "examples/ski-trip.json").read_text()), published)
+    for line in (root / "examples/support-chat.jsonl").read_text().splitlines():
+        jsonschema.validate(json.loads(line), published)

@@ -1,0 +1,120 @@
+"""The `mcp-rag` command as a user runs it: a subprocess sharing the embedded database."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = sorted(str(p) for p in (ROOT / "examples").glob("*.json*"))
+MCP_RAG = str(Path(sys.executable).with_name("mcp-rag"))
+
+
+@pytest.fixture
+def run(service, data_dir):
+    env = {**os.environ, "MCP_RAG_DATA_DIR": str(data_dir), "MCP_RAG_ENV": "test"}
+
+    def run(*args: str, extra_env: dict | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [MCP_RAG, *args], capture_output=True, text=True, timeout=120, env={**env, **(extra_env or {})}
+        )
+
+    return run
+
+
+def test_ingest_search_list_show_delete(run, tmp_path):
+    r = run("ingest", *EXAMPLES)
+    assert r.returncode == 0, r.stderr
+    assert "3 of 3 conversations ingested (3 new)" in r.stdout
+
+    r = run("search", "when is Kate going skiing", "--top-k", "2", "--json")
+    assert r.returncode == 0, r.stderr
+    hits = json.loads(r.stdout)["hits"]
+    assert hits[0]["conversation_external_id"] == "ski-trip-2024"
+
+    r = run("conversations", "list", "--json")
+    assert {c["external_id"] for c in json.loads(r.stdout)["items"]} == {"ski-trip-2024", "ticket-8812", "ticket-8813"}
+
+    r = run("conversations", "show", "ticket-8812")
+    assert r.returncode == 0 and "charged twice" in r.stdout
+
+    r = run("conversations", "delete", "ticket-8812")
+    assert r.returncode == 0
+    r = run("conversations", "show", "ticket-8812")
+    assert r.returncode == 1 and "not found" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_ingest_reports_bad_records_and_exits_non_zero(run, tmp_path):
+    bad = tmp_path / "mixed.jsonl"
+    bad.write_text(
+        json.dumps({"id": "good", "messages": [{"content": "fine"}]})
+        + "\n{broken json\n"
+        + json.dumps({"id": "empty", "messages": [{"content": " "}]})
+        + "\n"
+    )
+    r = run("ingest", str(bad))
+    assert r.returncode == 1
+    assert "1 of 3 conversations ingested" in r.stdout
+    assert f"{bad}:2: not valid JSON" in r.stderr
+    assert f"{bad}:3: messages.0.content" in r.stderr
+    assert "Traceback" not in r.stderr
+    r = run("conversations", "show", "good")
+    assert r.returncode == 0
+
+
+def test_missing_file_and_bad_setting_exit_2_with_one_line(run):
+    r = run("ingest", "/no/such/file.json")
+    assert r.returncode == 2 and "no such file" in r.stderr
+    r = run("db", "status", extra_env={"MCP_RAG_CHUNK_MAX_WORDS": "many"})
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        "mcp-rag: invalid setting MCP_RAG_CHUNK_MAX_WORDS: Input should be a valid integer, "
+        "unable to parse string as an integer"
+    ]
+
+
+def test_db_status_and_migrate(run):
+    r = run("migrate")
+    assert r.returncode == 0 and "schema at revision 0001" in r.stdout
+    status = json.loads(run("db", "status", "--json").stdout)
+    assert status["schema_revision"] == status["schema_head"] == "0001"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_answers_rest_on_a_real_port(run, data_dir):
+    port = free_port()
+    env = {**os.environ, "MCP_RAG_DATA_DIR": str(data_dir), "MCP_RAG_ENV": "test"}
+    proc = subprocess.Popen(
+        [MCP_RAG, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("server did not become ready")
+        r = httpx.post(f"{base}/v1/conversations", json=json.loads((ROOT / "examples/ski-trip.json").read_text()))
+        assert r.status_code == 201
+        r = httpx.post(f"{base}/v1/search", json={"query": "skiing", "top_k": 5})
+        assert r.json()["hits"][0]["message_ids"][0] == "1"
+    finally:
+        proc.terminate()
+        proc.wait(20)

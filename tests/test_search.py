@@ -1,0 +1,92 @@
+"""Hybrid search on the real database and model: relevance, filters inside SQL."""
+
+from __future__ import annotations
+
+import pytest
+from builders import make_conversation
+
+from mcp_rag.errors import NotFound
+from mcp_rag.models import ConversationIn, SearchRequest
+
+TOPICS = [
+    "I adopted a puppy named Biscuit from the shelter.",
+    "We are renovating the kitchen with blue tiles.",
+    "My flight to Tokyo got delayed by six hours.",
+    "I started learning the cello last month.",
+    "The marathon training plan has me running 40 miles a week.",
+]
+
+
+def seed(service, conversations: int = 12):
+    for c in range(conversations):
+        messages = [
+            {
+                "id": f"c{c}-m{i}",
+                "author": ["Ana", "Ben", "Cho"][(c + i) % 3],
+                "content": f"{TOPICS[(c + i) % len(TOPICS)]} (note {c}-{i})",
+                "timestamp": f"2024-0{1 + c % 6}-{10 + i:02d}T12:00:00Z",
+            }
+            for i in range(10)
+        ]
+        service.ingest(
+            ConversationIn(
+                id=f"s-{c}",
+                source="slack" if c % 2 else "chatgpt",
+                metadata={"team": "red" if c % 3 == 0 else "blue"},
+                messages=messages,
+            )
+        )
+
+
+def test_search_finds_the_turn_that_answers(service):
+    service.ingest(make_conversation())
+    seed(service, 3)
+    hits = service.search(SearchRequest(query="when did Kate go skiing", top_k=3)).hits
+    assert hits[0].conversation_external_id == "conv-1"
+    assert "m1" in hits[0].message_ids
+    assert hits[0].authors == ["Emi", "Kate"]
+
+
+def test_hits_carry_ids_text_and_time_range(service):
+    service.ingest(make_conversation(title="Ski trip", source="whatsapp"))
+    hit = service.search(SearchRequest(query="black run powder", top_k=1)).hits[0]
+    assert hit.title == "Ski trip" and hit.source == "whatsapp"
+    assert hit.message_ids == ["m1", "m2", "m3"]
+    assert "Kate (2024-01-02 10:00): I went skiing" in hit.text
+    assert hit.started_at.isoformat().startswith("2024-01-02T10:00")
+    assert hit.score > 0
+
+
+@pytest.mark.parametrize(
+    ("filters", "check"),
+    [
+        ({"author": "Cho"}, lambda h: "Cho" in h.authors),
+        ({"source": "slack"}, lambda h: h.source == "slack"),
+        ({"conversation_id": "s-4"}, lambda h: h.conversation_external_id == "s-4"),
+        ({"metadata": {"team": "red"}}, lambda h: int(h.conversation_external_id.split("-")[1]) % 3 == 0),
+        ({"since": "2024-03-01T00:00:00Z"}, lambda h: h.ended_at.month >= 3),
+        ({"until": "2024-02-28T00:00:00Z"}, lambda h: h.started_at.month <= 2),
+    ],
+)
+def test_filters_narrow_results_and_top_k_stays_full(service, filters, check):
+    seed(service)
+    # a single conversation has only 2 chunks (10 turns, up to 6 per chunk)
+    expected = 2 if "conversation_id" in filters else 5
+    result = service.search(SearchRequest(query="puppy from the shelter", top_k=5, **filters))
+    assert len(result.hits) == expected
+    assert all(check(h) for h in result.hits)
+
+
+def test_filter_matching_nothing_returns_no_hits(service):
+    seed(service, 3)
+    assert service.search(SearchRequest(query="puppy", author="Nobody")).hits == []
+
+
+def test_unknown_conversation_filter_is_not_found(service):
+    with pytest.raises(NotFound):
+        service.search(SearchRequest(query="x", conversation_id="missing"))
+
+
+def test_stopword_only_query_still_uses_the_vector_arm(service):
+    service.ingest(make_conversation())
+    assert service.search(SearchRequest(query="the and of", top_k=2)).hits
