@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 UI_STAMP := frontend/dist/index.html
 HAVE_NPM := $(shell command -v npm 2>/dev/null)
 
-.PHONY: install run test test-backend test-frontend lint format eval bench ui clean
+.PHONY: load install run test test-backend test-frontend lint format eval eval-answers bench bench-mcp inspect-mcp ui clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,24 @@ eval: install
 
 bench: install
 	$(BIN)/python benchmarks/run_all.py
+
+# Offline extractive answers on REALTALK: token F1 per category and cited-evidence share.
+eval-answers: install
+	$(BIN)/python benchmarks/eval_answers.py --data $(REALTALK)
+
+# Loopback load test against a real server: ingest + search + ask mixed, p50/p95, errors, RSS (MINUTES=10).
+MINUTES ?= 10
+load: install
+	$(BIN)/python benchmarks/load_test.py --minutes $(MINUTES) --out benchmarks/results/load_test.json
+
+# MCP over stdio: process start -> initialize (median of 5) and warm search latency.
+bench-mcp: install
+	$(BIN)/python benchmarks/mcp_latency.py
+
+# A third-party MCP client lists our tools: the npm MCP Inspector in CLI mode (fetched by npx on first use).
+INSPECTOR ?= @modelcontextprotocol/inspector@0.15.0
+inspect-mcp: install
+	MCP_RAG_ENV=$${MCP_RAG_ENV:-test} npx -y $(INSPECTOR) --cli $(abspath $(BIN))/mcp-rag mcp --method tools/list
 
 clean:
 	rm -rf .pytest_cache .ruff_cache .coverage htmlcov frontend/dist

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 from collections.abc import Iterator
 from datetime import datetime
@@ -30,6 +31,10 @@ conversations_app = typer.Typer(help="List, show and delete stored conversations
 db_app = typer.Typer(help="Database status.", no_args_is_help=True)
 app.add_typer(conversations_app, name="conversations")
 app.add_typer(db_app, name="db")
+tokens_app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
+app.add_typer(tokens_app, name="tokens")
+sync_app = typer.Typer(help="Live sync from chat services (Slack).", no_args_is_help=True)
+app.add_typer(sync_app, name="sync")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -71,50 +76,60 @@ def main_options(
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind (MCP_RAG_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (MCP_RAG_PORT)")] = None,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="Allow serving a non-loopback address without API tokens")
+    ] = False,
 ) -> None:
     """Serve REST (/v1), MCP (/mcp) and the web UI (/) in one process."""
     import uvicorn
 
-    from mcp_rag.api.app import create_app
+    from mcp_rag import auth, logs, tracing
+    from mcp_rag.api.app import LOOPBACK, create_app
+    from mcp_rag.service import Service
 
-    settings = load_settings(**_overrides, host=host, port=port)
-    logging.basicConfig(
-        level=settings.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    settings = load_settings(**_overrides, host=host, port=port, insecure=insecure or None)
+    logs.configure(settings.log_level, settings.log_json)
+    tracing.configure(settings.otel_endpoint)
+    service = Service(settings)
+    if settings.host not in LOOPBACK:
+        if not auth.tokens_exist(service):
+            if not settings.insecure:
+                raise _fail(
+                    f"refusing to serve on {settings.host} without API tokens: create one with "
+                    "`mcp-rag tokens create --namespace default --scopes read,write,admin`, "
+                    "or pass --insecure to serve open",
+                    EXIT_CONFIG,
+                )
+            err.print(f"warning: serving on {settings.host} with no API tokens (--insecure): anyone can read and write")
     err.print(f"mcp-rag serving on http://{settings.host}:{settings.port}", highlight=False)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises it to the handler
+    # in place before it ran: exiting normally there lets the embedded PostgreSQL
+    # be stopped by its exit hook (the default handler would skip it).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    uvicorn.run(
+        create_app(settings, service),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        log_config=None,
+    )
+
+
+@app.command("mcp")
+def mcp_stdio() -> None:
+    """Serve MCP over stdio, for Claude Desktop, Cursor, Codex (stdout carries protocol only)."""
+    from mcp_rag.mcp import run_stdio
+
+    run_stdio(_settings())
 
 
 def _read_records(path: Path) -> Iterator[tuple[str, Any]]:
-    """(location, raw record) for every conversation in a JSON or JSON Lines file."""
-    text = path.read_text(encoding="utf-8")
-    stripped = text.lstrip()
-    if path.suffix == ".jsonl" or (stripped.startswith("{") and "\n{" in stripped and not _is_json(stripped)):
-        for lineno, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                try:
-                    yield f"{path}:{lineno}", json.loads(line)
-                except json.JSONDecodeError as exc:
-                    yield f"{path}:{lineno}", exc
-        return
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        yield f"{path}:{exc.lineno}", exc
-        return
-    if isinstance(data, list):
-        for i, record in enumerate(data):
-            yield f"{path}[{i}]", record
-    else:
-        yield str(path), data
+    """(location, raw record or why it could not be read) for every conversation in a JSON or
+    JSON Lines file: the one reader of our format, shared with `import`."""
+    from mcp_rag.importers.base import Meter, file_entry
+    from mcp_rag.importers.jsonstream import records
 
-
-def _is_json(text: str) -> bool:
-    try:
-        json.loads(text)
-        return True
-    except json.JSONDecodeError:
-        return False
+    return records(file_entry(path, str(path), Meter()))
 
 
 def _explain(exc: Exception) -> str:
@@ -167,6 +182,85 @@ def ingest(
         raise typer.Exit(EXIT_FAILED)
 
 
+@app.command("import")
+def import_(
+    paths: Annotated[list[Path], typer.Argument(help="Files, folders or zips: Slack, ChatGPT, Claude, chats, JSON")],
+    format: Annotated[
+        str | None,
+        typer.Option(help="Force a format: slack, chatgpt, claude, whatsapp, markdown, transcript, json, openai"),
+    ] = None,
+    namespace: Annotated[str, typer.Option(help="Namespace to store into")] = "default",
+    keep_noise: Annotated[bool, typer.Option("--keep-noise", help="Slack: keep joins, topic changes, bots")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+) -> None:
+    """Import exports, detected from their content; re-running adds only what is new (see README, Importing)."""
+    import time
+
+    from rich.progress import TaskProgressColumn
+
+    from mcp_rag.errors import Invalid
+
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise _fail(f"no such file or folder: {', '.join(missing)}", EXIT_CONFIG)
+    service = _service()
+    with Progress(
+        TextColumn("importing"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[messages]} messages, {task.fields[rate]} msg/s"),
+        TimeRemainingColumn(),
+        console=err,
+    ) as progress:
+        task = progress.add_task("import", total=None, messages=0, rate="-")
+
+        def show(p) -> None:
+            elapsed = time.monotonic() - p.started
+            rate = f"{p.messages / elapsed:.0f}" if elapsed > 0 else "-"
+            progress.update(task, completed=p.bytes_done, total=p.bytes_total or None, messages=p.messages, rate=rate)
+
+        try:
+            result = service.import_files([(str(p), p) for p in paths], namespace, format, keep_noise, show)
+        except Invalid as exc:
+            raise _fail(str(exc), EXIT_CONFIG) from None
+    if as_json:
+        out.print_json(result.model_dump_json())
+    else:
+        for f in result.files:
+            out.print(
+                f"{f.name} ({f.format}): {f.conversations} conversations, {f.messages_added} messages added, "
+                f"{f.skipped} already stored, {len(f.errors)} failed",
+                highlight=False,
+            )
+            for e in f.errors:
+                err.print(f"[red]failed[/red] {e.location}: {e.message}", highlight=False)
+        out.print(f"{result.messages_added} messages added, {result.errors} failed", highlight=False)
+    if result.errors:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@sync_app.command("slack")
+def sync_slack(
+    channel: Annotated[list[str], typer.Option("--channel", help="Channel id (C...); repeat for several")],
+    namespace: Annotated[str, typer.Option(help="Namespace to store into")] = "default",
+    keep_noise: Annotated[bool, typer.Option("--keep-noise", help="Keep joins, topic changes, bots")] = False,
+) -> None:
+    """Fetch new messages of Slack channels with the Web API (SLACK_BOT_TOKEN); resumes where the last run stopped."""
+    results = _service().sync_slack(channel, namespace, keep_noise)
+    for r in results:
+        out.print(
+            f"#{r.name or r.channel} ({r.channel}): {r.messages_added} messages added in {r.conversations} "
+            f"conversations, {r.batches} days committed, cursor {r.cursor or '-'}",
+            highlight=False,
+        )
+        for e in r.errors:
+            err.print(f"[red]failed[/red] {e.location}: {e.message}", highlight=False)
+        if r.failed:
+            err.print(f"[red]stopped[/red] {r.channel}: {r.failed} (run again to resume)", highlight=False)
+    if any(r.failed or r.errors for r in results):
+        raise typer.Exit(EXIT_FAILED)
+
+
 def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else ""
 
@@ -214,6 +308,68 @@ def search(
         out.print(hit.text, highlight=False, markup=False)
         out.print()
     err.print(f"{len(result.hits)} hits in {result.took_ms:.0f} ms", highlight=False)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question")],
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=50, help="Search hits to answer from")] = 8,
+    conversation: Annotated[str | None, typer.Option(help="Only this conversation (id)")] = None,
+    author: Annotated[str | None, typer.Option()] = None,
+    source: Annotated[str | None, typer.Option()] = None,
+    since: Annotated[datetime | None, typer.Option(help="ISO date/time")] = None,
+    until: Annotated[datetime | None, typer.Option(help="ISO date/time")] = None,
+    history: Annotated[
+        Path | None, typer.Option(help='JSON file of prior turns: [{"role": "user", "content": "..."}, ...]')
+    ] = None,
+    namespace: Annotated[str, typer.Option()] = "default",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full answer object as JSON")] = False,
+) -> None:
+    """Answer a question from stored conversations, with numbered citations (streamed)."""
+    from mcp_rag.models import AskRequest
+
+    try:
+        turns = json.loads(history.read_text(encoding="utf-8")) if history else []
+        req = AskRequest(
+            question=question,
+            top_k=top_k,
+            conversation_id=conversation,
+            author=author,
+            source=source,
+            since=since,
+            until=until,
+            history=turns,
+        )
+    except (OSError, json.JSONDecodeError, ValidationError) as exc:
+        raise _fail(_explain(exc), EXIT_CONFIG) from None
+    service = _service()
+    if as_json:
+        out.print_json(service.ask(req, namespace).model_dump_json())
+        return
+    with err.status("searching…"):
+        events = service.ask_stream(req, namespace)
+        kind, payload = next(events)
+    err.print(f"{len(payload['sources'])} sources for: {payload['question']}", highlight=False)
+    for kind, payload in events:
+        if kind == "token":
+            out.print(payload["text"], end="", markup=False, highlight=False)
+        elif kind == "error":
+            out.print()
+            raise _fail(f"answer cut short: {payload}", EXIT_UNAVAILABLE)
+        elif kind == "done":
+            _print_answer_footer(payload)
+
+
+def _print_answer_footer(answer) -> None:
+    out.print()
+    if answer.error:
+        err.print(f"[yellow]provider failed:[/yellow] {answer.error}", highlight=False)
+    label = "extractive answer (no language model)" if answer.extractive else f"{answer.provider} {answer.model}"
+    err.print(f"— {label}", highlight=False)
+    for c in answer.citations:
+        where = c.title or c.conversation_external_id
+        out.print(f"[{c.n}] {where} · message {', '.join(c.message_ids)} · {_when(c.timestamp)}", markup=False)
+        out.print(f"    {c.quote}", markup=False, highlight=False)
 
 
 @conversations_app.command("list")
@@ -298,6 +454,50 @@ def db_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         out.print(f"{key}: {value}", highlight=False)
 
 
+@tokens_app.command("create")
+def tokens_create(
+    namespace: Annotated[str, typer.Option(help="Namespace the token may see")] = "default",
+    scopes: Annotated[str, typer.Option(help="Comma-separated: read, write, admin")] = "read",
+    name: Annotated[str, typer.Option(help="A label to recognise it by")] = "",
+) -> None:
+    """Create an API token. The secret is printed once; only its hash is stored."""
+    from mcp_rag import auth
+
+    token = auth.create_token(_service(), namespace, scopes, name)
+    err.print(f"token {token.id} for namespace {token.namespace} ({','.join(token.scopes)}); store it now:")
+    out.print(token.token, highlight=False)
+
+
+@tokens_app.command("list")
+def tokens_list(namespace: Annotated[str | None, typer.Option(help="Only this namespace")] = None) -> None:
+    """List tokens (never their secrets)."""
+    from mcp_rag import auth
+
+    table = Table("id", "name", "namespace", "scopes", "prefix", "created", "last used", "revoked")
+    table.columns[0].no_wrap = True
+    for t in auth.list_tokens(_service(), namespace):
+        table.add_row(
+            str(t.id),
+            t.name,
+            t.namespace,
+            ",".join(t.scopes),
+            t.prefix + "…",
+            _when(t.created_at),
+            _when(t.last_used_at),
+            _when(t.revoked_at),
+        )
+    out.print(table)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: Annotated[str, typer.Argument(help="Token id from `tokens list`")]) -> None:
+    """Revoke a token; requests using it are refused from now on."""
+    from mcp_rag import auth
+
+    t = auth.revoke_token(_service(), token_id)
+    out.print(f"revoked {t.id}")
+
+
 @app.command()
 def reindex() -> None:
     """Re-embed every chunk with the configured embedding model."""
@@ -306,6 +506,30 @@ def reindex() -> None:
         task = progress.add_task("reindex", total=None)
         n = service.reindex(lambda done, total: progress.update(task, completed=done, total=total))
     out.print(f"re-embedded {n} chunks with {service.embedder.name}")
+
+
+@app.command()
+def backup(
+    path: Annotated[Path, typer.Argument(help="Archive file to write (pg_dump custom format)")],
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file")] = False,
+) -> None:
+    """Back up the whole database to one file."""
+    from mcp_rag import backup as backups
+
+    info = backups.backup(_service(), path, force)
+    out.print(f"backed up {info.conversations} conversations to {info.path} ({info.bytes} bytes)", highlight=False)
+
+
+@app.command()
+def restore(
+    path: Annotated[Path, typer.Argument(help="Archive written by `mcp-rag backup`")],
+    force: Annotated[bool, typer.Option("--force", help="Replace a database that holds conversations")] = False,
+) -> None:
+    """Replace the database with a backup (all or nothing)."""
+    from mcp_rag import backup as backups
+
+    info = backups.restore(_service(), path, force)
+    out.print(f"restored {info.conversations} conversations from {info.path}", highlight=False)
 
 
 def main() -> None:

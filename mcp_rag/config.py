@@ -12,12 +12,12 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import platformdirs
 import yaml
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from mcp_rag.errors import ConfigError
 
@@ -96,6 +96,17 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = True
+    insecure: bool = Field(False, description="Serve without API tokens on a non-loopback address")
+    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed to call the API")
+    max_body_bytes: int = Field(20_000_000, ge=1024)
+    max_upload_bytes: int = Field(1_000_000_000, ge=1024)
+    rate_limit_per_minute: int = Field(1200, ge=0, description="Per token (or client address); 0 disables")
+    otel_endpoint: str | None = Field(
+        None,
+        validation_alias=AliasChoices("MCP_RAG_OTEL_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "otel_endpoint"),
+        description="OTLP/HTTP traces endpoint, e.g. http://collector:4318/v1/traces; unset = tracing off",
+    )
 
     embedding_provider: Literal["onnx", "openai"] = "onnx"
     embedding_model: str = "all-MiniLM-L6-v2"
@@ -103,7 +114,9 @@ class Settings(BaseSettings):
     embedding_threads: int = Field(0, ge=0, le=64)
 
     chunk_max_words: int = Field(120, ge=10, le=2000)
-    chunk_max_messages: int = Field(6, ge=1, le=100)
+    # One turn per chunk measured best on REALTALK (docs/RETRIEVAL.md): small hits spend a reader's budget well.
+    chunk_max_messages: int = Field(1, ge=1, le=100)
+    chunk_context: int = Field(0, ge=0, le=20, description="Neighbouring turns indexed with each chunk, per side")
     max_message_chars: int = Field(1_000_000, ge=1)
 
     openai_api_key: SecretStr | None = Field(
@@ -113,6 +126,26 @@ class Settings(BaseSettings):
     anthropic_api_key: SecretStr | None = Field(
         None, validation_alias=AliasChoices("MCP_RAG_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY")
     )
+
+    # Answers (RAG). auto: openai with OPENAI_API_KEY, else anthropic with ANTHROPIC_API_KEY, else extractive.
+    answer_provider: Literal["auto", "extractive", "openai", "anthropic", "openai-compatible"] = "auto"
+    answer_model: str | None = Field(None, max_length=200, description="Default per provider; required for compatible")
+    answer_base_url: str | None = Field(None, description="Endpoint override, e.g. http://localhost:11434/v1 (Ollama)")
+    answer_timeout_s: float = Field(60.0, gt=0, le=600)
+    answer_max_retries: int = Field(2, ge=0, le=10)
+    answer_context_tokens: int = Field(3000, ge=200, le=200_000)
+
+    # Importing. The MCP tool imports only below these folders (none: it refuses); env: paths joined by ',' or ':'.
+    import_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    slack_bot_token: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("MCP_RAG_SLACK_BOT_TOKEN", "SLACK_BOT_TOKEN", "slack_bot_token")
+    )
+    slack_api_url: str = Field("https://slack.com/api/", description="Slack Web API base URL (for `sync slack`)")
+
+    @field_validator("import_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, value: Any) -> Any:
+        return [p for p in re.split(r"[,:]", value) if p.strip()] if isinstance(value, str) else value
 
     @classmethod
     def settings_customise_sources(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import threading
+from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
@@ -62,6 +63,9 @@ class OnnxMiniLM:
         if self.threads:
             options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
+        # Idle ONNX threads busy-wait by default: on a few cores shared with PostgreSQL and the
+        # web server that burnt ~30% more CPU for the same wall time (docs/PERFORMANCE.md).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
         self._tokenizer = tokenizer
 
@@ -92,6 +96,36 @@ class OnnxMiniLM:
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return pooled / np.clip(norms, 1e-12, None)
+
+
+class QueryCache:
+    """Recently embedded search queries (LRU), keyed by model and text.
+
+    Assistants repeat and retry the same query; embedding it is most of a warm
+    search's CPU. The model's name is part of the key, so a changed model never
+    gets another model's vectors. Vectors are returned read-only (shared)."""
+
+    def __init__(self, maxsize: int = 1024):
+        self.maxsize = maxsize
+        self._items: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def embed(self, embedder: Embedder, query: str) -> np.ndarray:
+        key = (embedder.name, query)
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        vector = embedder.embed([query])[0]
+        vector.flags.writeable = False
+        with self._lock:
+            self._items[key] = vector
+            while len(self._items) > self.maxsize:
+                self._items.popitem(last=False)
+        return vector
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 class OpenAIEmbedder:

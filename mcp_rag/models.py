@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -16,6 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 MAX_MESSAGE_CHARS = 200_000
 MAX_MESSAGES_PER_REQUEST = 20_000
 MAX_ID_CHARS = 512
+MAX_PAGE = 1000  # messages or conversations in one page (here so doors can state it without the service)
+
+
+def check_reference(value: str, what: str = "id") -> str:
+    """An id given in a path or argument: storable text of sane length."""
+    if len(value) > MAX_ID_CHARS:
+        raise ValueError(f"{what} is longer than {MAX_ID_CHARS} characters")
+    return _clean_text(value, what)
 
 
 def _clean_text(value: str, what: str) -> str:
@@ -55,6 +63,13 @@ def _check_metadata(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
+def _iso_only(value: Any) -> Any:
+    """Times are ISO 8601 strings (or datetimes); a bare number is ambiguous and refused."""
+    if value is not None and not isinstance(value, str | datetime):
+        raise ValueError("expected an ISO 8601 date-time string")
+    return value
+
+
 def _utc(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
@@ -90,6 +105,11 @@ class MessageIn(_In):
     @classmethod
     def _short(cls, v: str | None) -> str | None:
         return None if v is None else _clean_text(v, "field")
+
+    @field_validator("timestamp", mode="before")
+    @classmethod
+    def _ts_type(cls, v: Any) -> Any:
+        return _iso_only(v)
 
     @field_validator("timestamp")
     @classmethod
@@ -150,10 +170,25 @@ class SearchFilters(BaseModel):
     until: datetime | None = Field(None, description="Only turns at or before this time")
     metadata: dict[str, Any] | None = Field(None, description="Conversation metadata must contain this")
 
+    @field_validator("since", "until", mode="before")
+    @classmethod
+    def _ts_type(cls, v: Any) -> Any:
+        return _iso_only(v)
+
     @field_validator("since", "until")
     @classmethod
     def _ts(cls, v: datetime | None) -> datetime | None:
         return _utc(v)
+
+    @field_validator("conversation_id", "author", "role", "source")
+    @classmethod
+    def _filter_text(cls, v: str | None) -> str | None:
+        return None if v is None else _clean_text(v, "filter")
+
+    @field_validator("metadata")
+    @classmethod
+    def _filter_meta(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if v is None else _check_metadata(v)
 
 
 class SearchRequest(SearchFilters):
@@ -226,3 +261,73 @@ class Transcript(ConversationSummary):
 class ConversationPage(BaseModel):
     items: list[ConversationSummary]
     next_cursor: str | None
+
+
+class ChatTurn(_In):
+    """A prior turn of the asker's own chat, used to rewrite a follow-up question."""
+
+    role: Literal["user", "assistant"]
+    content: str = Field(..., max_length=20_000)
+
+    @field_validator("content")
+    @classmethod
+    def _content(cls, v: str) -> str:
+        return _clean_text(v, "history content")
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(..., min_length=1, max_length=4000)
+    top_k: int = Field(8, ge=1, le=50, description="How many search hits to answer from")
+    conversation_id: str | None = Field(None, description="Only this conversation (uuid or your id)")
+    author: str | None = Field(None, max_length=256)
+    source: str | None = Field(None, max_length=100)
+    since: datetime | None = None
+    until: datetime | None = None
+    history: list[ChatTurn] = Field(default_factory=list, max_length=50, description="Prior turns, oldest first")
+    stream: bool = Field(False, strict=True, description="Reply as server-sent events")
+
+    @field_validator("question")
+    @classmethod
+    def _question(cls, v: str) -> str:
+        _clean_text(v, "question")
+        if not v.strip():
+            raise ValueError("question is empty")
+        return v
+
+    @field_validator("since", "until", mode="before")
+    @classmethod
+    def _ts_type(cls, v: Any) -> Any:
+        return _iso_only(v)
+
+    @field_validator("since", "until")
+    @classmethod
+    def _ts(cls, v: datetime | None) -> datetime | None:
+        return _utc(v)
+
+    @field_validator("conversation_id", "author", "source")
+    @classmethod
+    def _filter_text(cls, v: str | None) -> str | None:
+        return None if v is None else _clean_text(v, "filter")
+
+
+class Citation(BaseModel):
+    n: int = Field(description="The number the answer text uses, as [n]")
+    conversation_id: UUID
+    conversation_external_id: str
+    title: str | None
+    message_ids: list[str]
+    quote: str
+    timestamp: datetime | None
+
+
+class Answer(BaseModel):
+    answer: str
+    citations: list[Citation]
+    extractive: bool = Field(description="True when no language model wrote the answer")
+    provider: Literal["extractive", "openai", "anthropic", "openai-compatible"]
+    model: str | None
+    question: str = Field(description="The standalone question that was searched (rewritten from history)")
+    sources: list[Hit]
+    error: str | None = Field(None, description="Why the provider failed; the answer then fell back or is empty")

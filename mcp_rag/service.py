@@ -13,21 +13,25 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from sqlalchemy import text
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from mcp_rag import chunking
+from mcp_rag import chunking, metrics
 from mcp_rag.chunking import Turn
 from mcp_rag.config import Settings
-from mcp_rag.embed import Embedder, get_embedder
+from mcp_rag.embed import Embedder, QueryCache, get_embedder
 from mcp_rag.errors import Conflict, Invalid, NotFound, Unavailable
 from mcp_rag.models import (
+    MAX_PAGE,
+    Answer,
+    AskRequest,
     ConversationIn,
     ConversationPage,
     ConversationSummary,
@@ -38,15 +42,21 @@ from mcp_rag.models import (
     SearchRequest,
     SearchResult,
     Transcript,
+    check_reference,
 )
 from mcp_rag.store import chunks as chunk_sql
 from mcp_rag.store import conversations as conv_sql
 from mcp_rag.store import db
+from mcp_rag.store import tokens as token_sql
+from mcp_rag.tracing import tracer
+
+if TYPE_CHECKING:  # imported lazily at run time: the importers and sync are not on the start-up path
+    from mcp_rag.importers.report import ImportResult
+    from mcp_rag.sync.slack import SyncResult
 
 log = logging.getLogger(__name__)
 
 DEFAULT_NAMESPACE = "default"
-MAX_PAGE = 1000
 
 
 def conversation_hash(conv: ConversationIn) -> str:
@@ -62,7 +72,9 @@ class Service:
     def __init__(self, settings: Settings):
         self.settings = settings
         self._engine: Engine | None = None
+        self._read_engine: Engine | None = None
         self._embedder: Embedder | None = None
+        self.query_cache = QueryCache()
         self._lock = threading.Lock()
 
     # -- lazily built dependencies ------------------------------------------------
@@ -74,8 +86,24 @@ class Service:
                     url = db.database_url(self.settings)
                     if self.settings.auto_migrate:
                         self._migrate(url)
-                    self._engine = db.make_engine(url, self.settings.db_pool_size)
+                    engine = db.make_engine(url, self.settings.db_pool_size)
+                    metrics.instrument_engine(engine)
+                    self._engine = engine
         return self._engine
+
+    @property
+    def read_engine(self) -> Engine:
+        """Where read-only use cases go: DATABASE_READ_URL (e.g. a streaming replica), else the primary.
+        Replicas lag a little: a search right after an ingest may not see it yet."""
+        if not self.settings.database_read_url:
+            return self.engine
+        if self._read_engine is None:
+            with self._lock:
+                if self._read_engine is None:
+                    engine = db.make_engine(db.read_url(self.settings), self.settings.db_pool_size)
+                    metrics.instrument_engine(engine)
+                    self._read_engine = engine
+        return self._read_engine
 
     @staticmethod
     def _migrate(url: str) -> None:
@@ -87,19 +115,45 @@ class Service:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = get_embedder(self.settings)
+            self._embedder = metrics.ObservedEmbedder(get_embedder(self.settings))
         return self._embedder
 
     def close(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+        if self._read_engine is not None:
+            self._read_engine.dispose()
+            self._read_engine = None
+
+    @contextmanager
+    def transaction(self, read_only: bool = False) -> Iterator[Connection]:
+        """A connection in a transaction; database failures anywhere inside become core
+        errors (a dead database is Unavailable, never a 500), for every door alike.
+        `read_only` routes to the read engine (DATABASE_READ_URL when set)."""
+        try:
+            with (self.read_engine if read_only else self.engine).begin() as conn:
+                yield conn
+        except DBAPIError as exc:
+            mapped = self._db_error(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """Like `transaction`, without one (reads that need no atomicity)."""
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except DBAPIError as exc:
+            mapped = self._db_error(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
 
     def _begin(self):
-        try:
-            return self.engine.begin()
-        except OperationalError as exc:
-            raise Unavailable("database unreachable") from exc
+        return self.transaction()
 
     # -- ingest -----------------------------------------------------------------------
     def ingest(self, conv: ConversationIn, namespace: str = DEFAULT_NAMESPACE) -> IngestResult:
@@ -113,17 +167,22 @@ class Service:
         return self._write(namespace, external_id, conv.messages, values, create=True)
 
     def append_messages(
-        self, conversation: str, messages: list[MessageIn], namespace: str = DEFAULT_NAMESPACE
+        self,
+        conversation: str,
+        messages: list[MessageIn],
+        namespace: str = DEFAULT_NAMESPACE,
+        create: bool = False,
     ) -> IngestResult:
-        """Append messages to a known conversation (by our id or yours)."""
+        """Append messages to a known conversation (by our id or yours); with
+        `create`, an unknown id starts a new conversation instead of failing."""
         if not messages:
             raise Invalid("no messages to append")
         with self._begin() as conn:
-            cid = conv_sql.find_id(conn, namespace, conversation)
-            if cid is None:
+            cid = _find(conn, namespace, conversation)
+            if cid is None and not create:
                 raise NotFound(f"conversation {conversation!r} not found")
-            external_id = conv_sql.summary(conn, cid)["external_id"]
-        return self._write(namespace, external_id, messages, {}, create=False)
+            external_id = conv_sql.summary(conn, cid)["external_id"] if cid else conversation
+        return self._write(namespace, external_id, messages, {}, create=create, positional=False)
 
     def _write(
         self,
@@ -132,6 +191,31 @@ class Service:
         messages: list[MessageIn],
         values: dict,
         create: bool,
+        positional: bool = True,
+    ) -> IngestResult:
+        with tracer.start_as_current_span("service.ingest"), metrics.timed(metrics.ingest_latency):
+            for attempt in range(WRITE_ATTEMPTS):
+                try:
+                    result = self._write_once(namespace, external_id, messages, values, create, positional)
+                    break
+                except Conflict as exc:
+                    # Concurrent ingests update shared BM25 term counts and may deadlock;
+                    # PostgreSQL aborts one, which is rolled back whole and simply rerun.
+                    if not _is_contention(exc.__cause__) or attempt == WRITE_ATTEMPTS - 1:
+                        raise
+                    time.sleep(0.02 * (attempt + 1))
+        metrics.ingested_conversations.inc()
+        metrics.ingested_messages.inc(result.messages_added)
+        return result
+
+    def _write_once(
+        self,
+        namespace: str,
+        external_id: str,
+        messages: list[MessageIn],
+        values: dict,
+        create: bool,
+        positional: bool,
     ) -> IngestResult:
         embedder = self.embedder
         self._ensure_model()
@@ -151,15 +235,22 @@ class Service:
                         conv_sql.last_seq(conn, cid),
                     )
 
-                new_turns, new_meta = self._new_turns(messages, known, seq, positional=create)
+                new_turns, new_meta = self._new_turns(messages, known, seq, positional=positional)
                 if new_turns:
                     conv_sql.insert_messages(conn, cid, new_turns, new_meta)
-                    redo_from = chunk_sql.last_chunk_start(conn, cid) or 1
-                    turns = conv_sql.turns_from(conn, cid, redo_from)
+                    context = self.settings.chunk_context
+                    redo_from = chunk_sql.redo_start(conn, cid, context)
+                    turns = conv_sql.turns_from(conn, cid, max(1, redo_from - context))
                     drafts = chunking.chunk_turns(
-                        turns, self.settings.chunk_max_words, self.settings.chunk_max_messages
+                        turns,
+                        self.settings.chunk_max_words,
+                        self.settings.chunk_max_messages,
+                        context=context,
+                        emit_from=redo_from,
                     )
-                    vectors = embedder.embed([d.text for d in drafts])
+                    vectors = embedder.embed([d.index_text for d in drafts])
+                    metrics.ingested_chunks.inc(len(drafts))
+                    chunk_sql.lock_term_stats(conn, namespace)  # held to commit: the writes below are short
                     chunk_sql.delete_from(conn, cid, redo_from)
                     chunk_sql.insert(
                         conn,
@@ -176,7 +267,10 @@ class Service:
                     text("SELECT count(*) FROM chunks WHERE conversation_id = :id"), {"id": cid}
                 ).scalar_one()
         except DBAPIError as exc:
-            raise self._db_error(exc) from exc
+            mapped = self._db_error(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
         return IngestResult(
             id=cid,
             external_id=external_id,
@@ -208,9 +302,14 @@ class Service:
             meta.append(m.metadata)
         return turns, meta
 
-    @staticmethod
-    def _db_error(exc: DBAPIError) -> Exception:
-        if isinstance(exc, OperationalError) or exc.connection_invalidated:
+    def _db_error(self, exc: DBAPIError) -> Exception:
+        if _is_contention(exc):  # checked first: SQLAlchemy files these under OperationalError
+            return Conflict("concurrent writes collided; retry the request")
+        if isinstance(exc, (OperationalError, InterfaceError)) or exc.connection_invalidated:
+            if not self.settings.database_url:
+                from mcp_rag.store import embedded
+
+                embedded.revive(self.settings.pgdata)  # a killed embedded server comes back
             return Unavailable("database unreachable")
         sqlstate = getattr(exc.orig, "sqlstate", "") or ""
         if sqlstate.startswith("22"):  # data exception: bad value for the column
@@ -266,13 +365,17 @@ class Service:
 
     # -- search -------------------------------------------------------------------
     def search(self, req: SearchRequest, namespace: str = DEFAULT_NAMESPACE) -> SearchResult:
+        with tracer.start_as_current_span("service.search"), metrics.timed(metrics.search_latency):
+            return self._search(req, namespace)
+
+    def _search(self, req: SearchRequest, namespace: str) -> SearchResult:
         started = time.perf_counter()
         self._ensure_model()
-        vector = self.embedder.embed([req.query])[0]
-        with self._begin() as conn:
+        vector = self.query_cache.embed(self.embedder, req.query)
+        with self.transaction(read_only=True) as conn:
             cid = None
             if req.conversation_id:
-                cid = conv_sql.find_id(conn, namespace, req.conversation_id)
+                cid = _find(conn, namespace, req.conversation_id)
                 if cid is None:
                     raise NotFound(f"conversation {req.conversation_id!r} not found")
             rows = chunk_sql.hybrid_search(
@@ -291,6 +394,65 @@ class Service:
             took_ms=round((time.perf_counter() - started) * 1000, 2),
         )
 
+    # -- ask (answers with citations; the rules live in mcp_rag/answer.py) --------
+    def ask(self, req: AskRequest, namespace: str = DEFAULT_NAMESPACE) -> Answer:
+        """Answer a question from the stored conversations, citing the turns used."""
+        from mcp_rag import answer
+
+        with tracer.start_as_current_span("service.ask"), metrics.timed(metrics.ask_latency):
+            return answer.ask(self, req, namespace)
+
+    def ask_stream(self, req: AskRequest, namespace: str = DEFAULT_NAMESPACE) -> Iterator[tuple[str, Any]]:
+        """Like `ask`, as events: sources, tokens, then done (an Answer) or error (an McpRagError).
+        Retrieval runs before this returns, so bad filters raise here, not mid-stream."""
+        from mcp_rag import answer
+
+        return answer.stream(self, req, namespace)
+
+    def turns_for(self, hits: list[Hit]) -> dict[tuple[UUID, str], Turn]:
+        """The verbatim turns behind search hits, keyed by (conversation id, message id)."""
+        wanted: dict[UUID, list[str]] = {}
+        for hit in hits:
+            wanted.setdefault(hit.conversation_id, []).extend(hit.message_ids)
+        with self.transaction(read_only=True) as conn:
+            return {
+                (cid, t.external_id): t for cid, ids in wanted.items() for t in conv_sql.turns_by_ids(conn, cid, ids)
+            }
+
+    # -- import and sync (the rules live in mcp_rag/importers/ and mcp_rag/sync/) --
+    def import_files(
+        self,
+        inputs: list[tuple[str, Any]],
+        namespace: str = DEFAULT_NAMESPACE,
+        format: str | None = None,
+        keep_noise: bool = False,
+        progress: Callable[[Any], None] | None = None,
+    ) -> ImportResult:
+        """Import exports (files, folders, zips) given as (name shown, path); per-file report."""
+        from pathlib import Path
+
+        from mcp_rag.importers import run
+
+        given = [run.Input(name, Path(path)) for name, path in inputs]
+        return run.import_inputs(self, given, namespace, format, keep_noise, progress)
+
+    def import_from_roots(
+        self, path: str, namespace: str = DEFAULT_NAMESPACE, format: str | None = None
+    ) -> ImportResult:
+        """Like import_files for one path, refused unless it lies below MCP_RAG_IMPORT_ROOTS."""
+        from mcp_rag.importers import roots, run
+
+        real, allowed = roots.confine(path, self.settings.import_roots)
+        return run.import_inputs(self, [run.Input(path, real)], namespace, format, allowed=allowed)
+
+    def sync_slack(
+        self, channels: list[str], namespace: str = DEFAULT_NAMESPACE, keep_noise: bool = False
+    ) -> list[SyncResult]:
+        """Fetch new Slack messages of these channels (Web API) and store them; resumes from the stored cursor."""
+        from mcp_rag.sync import slack
+
+        return slack.sync(self, channels, namespace, keep_noise)
+
     # -- read and delete ---------------------------------------------------------
     def get_conversation(
         self,
@@ -301,8 +463,8 @@ class Service:
     ) -> Transcript:
         if offset < 0 or not 1 <= limit <= MAX_PAGE:
             raise Invalid(f"offset must be ≥ 0 and limit between 1 and {MAX_PAGE}")
-        with self._begin() as conn:
-            cid = conv_sql.find_id(conn, namespace, conversation)
+        with self.transaction(read_only=True) as conn:
+            cid = _find(conn, namespace, conversation)
             if cid is None:
                 raise NotFound(f"conversation {conversation!r} not found")
             summary = conv_sql.summary(conn, cid)
@@ -320,7 +482,7 @@ class Service:
         if not 1 <= limit <= MAX_PAGE:
             raise Invalid(f"limit must be between 1 and {MAX_PAGE}")
         after = _decode_cursor(cursor) if cursor else None
-        with self._begin() as conn:
+        with self.transaction(read_only=True) as conn:
             rows = conv_sql.list_page(conn, namespace, limit + 1, after, source, query)
         items = [ConversationSummary(**r) for r in rows[:limit]]
         next_cursor = _encode_cursor(items[-1].created_at, items[-1].id) if len(rows) > limit else None
@@ -328,10 +490,12 @@ class Service:
 
     def delete_conversation(self, conversation: str, namespace: str = DEFAULT_NAMESPACE) -> UUID:
         with self._begin() as conn:
-            cid = conv_sql.find_id(conn, namespace, conversation)
+            cid = _find(conn, namespace, conversation)
             if cid is None:
                 raise NotFound(f"conversation {conversation!r} not found")
+            chunk_sql.lock_term_stats(conn, namespace)
             conv_sql.delete(conn, cid)
+            token_sql.audit(conn, auth_actor(), namespace, "conversation.delete", conversation, {"id": str(cid)})
         return cid
 
     # -- status -------------------------------------------------------------------
@@ -365,11 +529,32 @@ class Service:
 
     def ready(self) -> None:
         """Raise Unavailable unless the database answers."""
-        try:
-            with self.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-        except (OperationalError, DBAPIError) as exc:
-            raise Unavailable("database unreachable") from exc
+        with self.connection() as conn:
+            conn.execute(text("SELECT 1"))
+
+
+WRITE_ATTEMPTS = 5
+_CONTENTION = ("40P01", "40001")  # deadlock detected, serialization failure
+
+
+def _is_contention(exc: BaseException | None) -> bool:
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in _CONTENTION
+
+
+def _find(conn, namespace: str, reference: str) -> UUID | None:
+    """A conversation by our uuid or the caller's id; a malformed reference is Invalid."""
+    try:
+        check_reference(reference, "conversation id")
+    except ValueError as exc:
+        raise Invalid(str(exc)) from None
+    return conv_sql.find_id(conn, namespace, reference)
+
+
+def auth_actor() -> str:
+    """Who is acting, for the audit log (the caller of the current request, or local)."""
+    from mcp_rag import auth
+
+    return auth.current().actor
 
 
 def _git_commit() -> str | None:

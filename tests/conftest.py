@@ -3,7 +3,10 @@ the real ONNX embedder, and a clean database for every test."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,13 +22,19 @@ from mcp_rag.service import Service  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("mcp-rag-data")
+def data_dir() -> Path:
+    # Not under pytest's tmp_path: pytest resets /tmp/pytest-of-<user> to 0700 at
+    # every session start, which locks out the embedded server (it runs as its own
+    # user) if another session is still running. Removed after the server stops.
+    path = Path(tempfile.mkdtemp(prefix="mcp-rag-test-"))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)  # runs after the server's own exit hook
+    return path
 
 
 @pytest.fixture(scope="session")
 def settings(data_dir: Path) -> Settings:
-    return load_settings(data_dir=data_dir, env="test")
+    # Answers stay offline whatever keys the machine has; provider tests opt in explicitly.
+    return load_settings(data_dir=data_dir, env="test", answer_provider="extractive")
 
 
 @pytest.fixture(scope="session")

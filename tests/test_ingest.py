@@ -97,7 +97,7 @@ def test_a_connection_killed_mid_ingest_leaves_nothing_behind(service):
     transaction: no conversation, message or chunk of it may survive."""
     big = ConversationIn(
         id="big",
-        messages=[{"author": f"p{i % 2}", "content": f"turn {i} about skiing and snow " * 8} for i in range(1500)],
+        messages=[{"author": f"p{i % 2}", "content": f"turn {i} about skiing and snow " * 8} for i in range(400)],
     )
     errors: list[Exception] = []
 
@@ -124,7 +124,7 @@ def test_a_connection_killed_mid_ingest_leaves_nothing_behind(service):
                 killed = conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
             conn.commit()
             time.sleep(0.05)
-    worker.join(60)
+    worker.join(600)  # the embedding is slow on a loaded machine; the kill makes it fail at its next statement
     assert killed, "the ingest never held its lock"
     assert errors and isinstance(errors[0], Unavailable)
     assert count(service, "conversations") == 0

@@ -54,8 +54,8 @@ def test_a_changed_embedding_model_is_detected_and_reindex_fixes_it(service):
     with pytest.raises(Conflict, match="reindex"):
         service.search(SearchRequest(query="skiing"))
     seen = []
-    assert service.reindex(lambda done, total: seen.append((done, total))) == 1
-    assert seen == [(1, 1)]
+    assert service.reindex(lambda done, total: seen.append((done, total))) == 3  # one chunk per turn
+    assert seen == [(3, 3)]
     assert service.search(SearchRequest(query="skiing")).hits
     with service.engine.connect() as conn:
         assert chunk_sql.registered_model(conn) == ("all-MiniLM-L6-v2", 384)

@@ -6,14 +6,16 @@ import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from mcp_rag import __version__
 from mcp_rag.api import problems
-from mcp_rag.api.routes import conversations, ops, search
+from mcp_rag.api.middleware import Authenticate, BodyLimit, ObservedRequests, is_protected
+from mcp_rag.api.routes import ask, conversations, imports, ops, runbook, search, tokens
 from mcp_rag.config import Settings
+from mcp_rag.mcp import build_server, mount_http
 from mcp_rag.service import Service
 
 log = logging.getLogger(__name__)
@@ -36,20 +38,30 @@ def _mount_ui(app: FastAPI, root: Path) -> None:
         app.mount("/assets", StaticFiles(directory=root / "assets"), name="assets")
 
     @app.get("/{path:path}", include_in_schema=False)
-    def spa(path: str):
+    def spa(path: str, request: Request):
         # Deep links (/conversations/123) reload into the SPA; real files are served as is.
+        if is_protected("/" + path):
+            # An API path is never the UI: 405 if it exists for other methods, else 404.
+            raise HTTPException(405 if problems.allowed_methods(request) else 404)
         file = (root / path).resolve()
         if path and file.is_file() and root in file.parents:
             return FileResponse(file)
         return FileResponse(index)
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
 def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
+    """The whole HTTP surface. Without API tokens it runs open only when bound to
+    loopback (or told `insecure`); `mcp-rag serve` refuses other addresses."""
     service = service or Service(settings)
+    mcp_server = build_server(lambda: service)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        yield
+        async with mcp_server.session_manager.run():
+            yield
         service.close()
 
     app = FastAPI(
@@ -62,8 +74,33 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     app.state.settings = settings
     problems.install(app)
     app.include_router(ops.router)
-    app.include_router(conversations.router)
-    app.include_router(search.router)
+    app.include_router(conversations.router, responses=problems.RESPONSES)
+    app.include_router(search.router, responses=problems.RESPONSES)
+    app.include_router(ask.router, responses=problems.RESPONSES)
+    app.include_router(tokens.router, responses=problems.RESPONSES)
+    app.include_router(runbook.router, responses=problems.RESPONSES)
+    app.include_router(imports.router, responses=problems.RESPONSES)
+    mount_http(app, mcp_server, settings.host)  # MCP over streamable HTTP at /mcp, before the UI's catch-all
+    # Middleware: the last added runs first, so requests are observed (logged,
+    # counted, given an id) even when the body limit or auth turns them away.
+    open_allowed = settings.host in LOOPBACK or settings.insecure
+    app.add_middleware(
+        Authenticate, service=service, open_allowed=open_allowed, rate_per_minute=settings.rate_limit_per_minute
+    )
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, upload_max_bytes=settings.max_upload_bytes)
+    if settings.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        # Bearer tokens, not cookies: credentials are never allowed cross-origin.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=False,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["authorization", "content-type", "x-request-id"],
+            expose_headers=["x-request-id"],
+        )
+    app.add_middleware(ObservedRequests)
     root = ui_dir()
     if root is not None:
         _mount_ui(app, root)

@@ -3,15 +3,48 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 
 from mcp_rag.errors import McpRagError, Unavailable
 
 log = logging.getLogger(__name__)
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, the body of every error response."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, Any]] | None = None
+
+
+def _documented(description: str) -> dict:
+    return {
+        "description": description,
+        "content": {"application/problem+json": {"schema": Problem.model_json_schema()}},
+    }
+
+
+# Documented on every API route so clients (and schemathesis) know the error shapes.
+RESPONSES: dict[int | str, dict] = {
+    400: _documented("Body could not be decoded"),
+    401: _documented("Missing, unknown or revoked API token"),
+    403: _documented("The token lacks the needed scope"),
+    404: _documented("Not found in the caller's namespace"),
+    409: _documented("Conflicting state"),
+    413: _documented("Request body too large"),
+    422: _documented("Invalid input"),
+    429: _documented("Rate limit exceeded; see Retry-After"),
+    503: _documented("Database or model unavailable; see Retry-After"),
+}
 
 
 def problem(status: int, title: str, detail: str, **extra) -> JSONResponse:
@@ -29,6 +62,18 @@ def _where(loc: tuple) -> str:
     return ".".join(parts) or "body"
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method the API documents at this path (Starlette lists only the first route's)."""
+    import re
+
+    methods: set[str] = set()
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        pattern = "^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template)) + "$"
+        if re.match(pattern, request.url.path):
+            methods |= {m.upper() for m in operations}
+    return ", ".join(sorted(methods))
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(McpRagError)
     async def _core(request: Request, exc: McpRagError):
@@ -42,9 +87,20 @@ def install(app: FastAPI) -> None:
         detail = "; ".join(f"{e['loc']}: {e['msg']}" for e in errors[:5])
         return problem(422, "Invalid input", detail, errors=errors)
 
+    @app.exception_handler(ValidationError)
+    async def _model_validation(request: Request, exc: ValidationError):
+        # Models built inside a route (e.g. from query parameters) fail here, not in FastAPI.
+        errors = [{"loc": _where(tuple(e.get("loc", ()))), "msg": e.get("msg", "invalid")} for e in exc.errors()]
+        detail = "; ".join(f"{e['loc']}: {e['msg']}" for e in errors[:5])
+        return problem(422, "Invalid input", detail, errors=errors)
+
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException):
-        return problem(exc.status_code, str(exc.detail), str(exc.detail))
+        response = problem(exc.status_code, str(exc.detail), str(exc.detail))
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:
+            response.headers["Allow"] = allowed_methods(request)
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):

@@ -8,17 +8,14 @@ from typing import Any
 from uuid import UUID
 
 import numpy as np
-from pgvector.sqlalchemy import Vector
+from pgvector import SparseVector
+from pgvector.sqlalchemy import SPARSEVEC, Vector
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection
 
 from mcp_rag.chunking import ChunkDraft
 from mcp_rag.models import SearchFilters
-
-# Each arm contributes this many candidates to fusion. Capping both arms at the
-# same depth keeps one arm's long tail from drowning the other's top results.
-ARM_DEPTH = 60
-RRF_K = 60
+from mcp_rag.search import bm25, fusion, terms
 
 
 def index_name(dimension: int) -> str:
@@ -74,11 +71,57 @@ def last_chunk_start(conn: Connection, conversation_id: UUID) -> int | None:
     ).scalar()
 
 
+def redo_start(conn: Connection, conversation_id: UUID, context: int) -> int:
+    """First seq to re-chunk after an append: the last chunk, and every chunk whose
+    indexed neighbours (`context` turns after it) did not exist yet."""
+    seq = conn.execute(
+        text(
+            """
+            SELECT min(first_seq) FROM chunks
+            WHERE conversation_id = :id
+              AND last_seq > (SELECT max(last_seq) FROM chunks WHERE conversation_id = :id) - :context
+            """
+        ),
+        {"id": conversation_id, "context": max(context, 1)},
+    ).scalar()
+    return seq or 1
+
+
+def lock_term_stats(conn: Connection, namespace: str) -> None:
+    """Serialise writers of a namespace's BM25 statistics until the transaction ends.
+
+    The triggers that keep term_stats exact run once per statement; a transaction
+    that writes several chunks locks shared term rows over several statements, so
+    two concurrent ingests could lock them in opposite orders and deadlock."""
+    conn.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+        {"key": f"\x1eterm_stats\x1f{namespace}"},
+    )
+
+
 def delete_from(conn: Connection, conversation_id: UUID, first_seq: int) -> None:
     conn.execute(
         text("DELETE FROM chunks WHERE conversation_id = :id AND first_seq >= :seq"),
         {"id": conversation_id, "seq": first_seq},
     )
+
+
+def corpus_stats(conn: Connection, namespace: str) -> tuple[int, int]:
+    """(chunks, total terms) in a namespace, kept exact by triggers (migration 0003)."""
+    row = conn.execute(text("SELECT chunks, terms FROM corpus_stats WHERE namespace = :ns"), {"ns": namespace}).first()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+def _lexical(drafts: Sequence[ChunkDraft], chunks: int, total_terms: int) -> list[tuple[list[int], int, SparseVector]]:
+    """Each chunk's distinct term ids, length, and BM25 document vector.
+
+    BM25 counts the chunk's own turns only: neighbouring turns help the
+    embedding but, weighted like the turn itself, they made BM25 worse.
+    """
+    counts = [terms.term_counts(d.text) for d in drafts]
+    new_terms = sum(sum(c.values()) for c in counts)
+    avgdl = (total_terms + new_terms) / max(chunks + len(drafts), 1)
+    return [(sorted(c), sum(c.values()), SparseVector(bm25.document_weights(c, avgdl), terms.SPACE)) for c in counts]
 
 
 def insert(
@@ -91,14 +134,15 @@ def insert(
 ) -> None:
     if not drafts:
         return
+    lexical = _lexical(drafts, *corpus_stats(conn, namespace))
     stmt = text(
         """
         INSERT INTO chunks (conversation_id, namespace, source, first_seq, last_seq, message_ids,
-                            authors, roles, started_at, ended_at, text, embedding)
+                            authors, roles, started_at, ended_at, text, embedding, terms, n_terms, bm25)
         VALUES (:cid, :ns, :source, :first, :last, :mids, :authors, :roles, :start, :end,
-                :text, :embedding)
+                :text, :embedding, :terms, :n_terms, :bm25)
         """
-    ).bindparams(bindparam("embedding", type_=Vector()))
+    ).bindparams(bindparam("embedding", type_=Vector()), bindparam("bm25", type_=SPARSEVEC()))
     conn.execute(
         stmt,
         [
@@ -115,8 +159,11 @@ def insert(
                 "end": d.ended_at,
                 "text": d.text,
                 "embedding": v,
+                "terms": ids,
+                "n_terms": n,
+                "bm25": sparse,
             }
-            for d, v in zip(drafts, vectors, strict=True)
+            for d, v, (ids, n, sparse) in zip(drafts, vectors, lexical, strict=True)
         ],
     )
 
@@ -151,35 +198,54 @@ def _filter_sql(namespace: str, filters: SearchFilters, conversation_id: UUID | 
     return " AND ".join(clauses), params
 
 
+def query_vector(conn: Connection, namespace: str, query: str) -> tuple[list[int], SparseVector]:
+    """The query's term ids and its BM25 idf vector against the namespace's statistics."""
+    counts = terms.term_counts(query)
+    # One round trip for the corpus size and the terms' document frequencies (both on every search).
+    rows = conn.execute(
+        text(
+            "SELECT NULL, chunks FROM corpus_stats WHERE namespace = :ns "
+            "UNION ALL SELECT term, df FROM term_stats WHERE namespace = :ns AND term = ANY(:ids)"
+        ),
+        {"ns": namespace, "ids": sorted(counts)},
+    ).all()
+    docs = next((int(n) for term, n in rows if term is None), 0)
+    dfs = {term: n for term, n in rows if term is not None}
+    weights = bm25.query_weights(counts, dfs, docs)
+    return sorted(weights), SparseVector(weights, terms.SPACE)
+
+
 def hybrid_search(
     conn: Connection,
     namespace: str,
     query: str,
-    query_vector: np.ndarray,
+    query_vector_: np.ndarray,
     dimension: int,
     filters: SearchFilters,
     conversation_id: UUID | None,
     top_k: int,
 ) -> list[dict]:
-    """Vector arm (HNSW, cosine) and full-text arm (GIN), fused by reciprocal rank.
+    """Vector arm (HNSW, cosine) and BM25 arm (GIN on terms, sparse inner product), fused.
 
     Filters sit inside both arms' WHERE clauses; with pgvector's iterative index
     scans a selective filter still yields a full top-k instead of a thin one.
+    The BM25 arm only scores chunks that share a term with the query (found
+    through the GIN index); see mcp_rag/search/fusion.py for how arms combine.
     """
     dim = int(dimension)
     where, params = _filter_sql(namespace, filters, conversation_id)
-    depth = max(ARM_DEPTH, top_k)
-    conn.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-    conn.execute(text(f"SET LOCAL hnsw.ef_search = {max(100, depth)}"))
-    sql = f"""
-        WITH q AS (
-            SELECT to_tsquery('simple', coalesce(array_to_string(ARRAY(
-                SELECT quote_literal(lexeme)
-                FROM unnest(tsvector_to_array(to_tsvector('english', :query))) AS lexeme
-            ), ' | '), '')) AS tsq
+    depth = max(fusion.ARM_DEPTH, top_k)
+    qterms, qsparse = query_vector(conn, namespace, query)
+    # Transaction-local (SET LOCAL), in one round trip.
+    conn.execute(
+        text(
+            "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.ef_search', :ef, true)"
         ),
-        vec AS (
-            SELECT id, row_number() OVER (ORDER BY dist) AS rank
+        {"ef": str(max(100, depth))},
+    )
+    sql = f"""
+        WITH vec AS (
+            SELECT id, row_number() OVER (ORDER BY dist, id) AS rank
             FROM (
                 SELECT c.id, c.embedding::vector({dim}) <=> :qvec AS dist
                 FROM chunks c WHERE {where}
@@ -187,16 +253,16 @@ def hybrid_search(
             ) v
         ),
         lex AS (
-            SELECT id, row_number() OVER (ORDER BY score DESC, id) AS rank
+            SELECT id, row_number() OVER (ORDER BY score, id) AS rank
             FROM (
-                SELECT c.id, ts_rank_cd(c.tsv, q.tsq, 1) AS score
-                FROM chunks c, q WHERE c.tsv @@ q.tsq AND {where}
-                ORDER BY score DESC, c.id LIMIT :depth
+                SELECT c.id, c.bm25 <#> :qsparse AS score
+                FROM chunks c WHERE c.terms && CAST(:qterms AS integer[]) AND {where}
+                ORDER BY c.bm25 <#> :qsparse, c.id LIMIT :depth
             ) l
         ),
         fused AS (
-            SELECT id, coalesce(1.0 / ({RRF_K} + vec.rank), 0)
-                     + coalesce(1.0 / ({RRF_K} + lex.rank), 0) AS score
+            SELECT id, coalesce(:w_vec / (:rrf_k + vec.rank), 0)
+                     + coalesce(:w_lex / (:rrf_k + lex.rank), 0) AS score
             FROM vec FULL OUTER JOIN lex USING (id)
         )
         SELECT c.conversation_id, conv.external_id AS conversation_external_id, conv.title,
@@ -206,8 +272,17 @@ def hybrid_search(
         ORDER BY f.score DESC, c.conversation_id, c.first_seq
         LIMIT :top_k
     """
-    stmt = text(sql).bindparams(bindparam("qvec", type_=Vector()))
-    params.update(query=query, qvec=query_vector, depth=depth, top_k=top_k)
+    stmt = text(sql).bindparams(bindparam("qvec", type_=Vector()), bindparam("qsparse", type_=SPARSEVEC()))
+    params.update(
+        qvec=query_vector_,
+        qsparse=qsparse,
+        qterms=qterms,
+        depth=depth,
+        top_k=top_k,
+        rrf_k=float(fusion.RRF_K),
+        w_vec=fusion.VECTOR_WEIGHT,
+        w_lex=fusion.LEXICAL_WEIGHT,
+    )
     return [dict(r) for r in conn.execute(stmt, params).mappings()]
 
 

@@ -202,6 +202,20 @@ def list_page(
     return [dict(r) for r in rows]
 
 
+def turns_by_ids(conn: Connection, conversation_id: UUID, external_ids: Sequence[str]) -> list[Turn]:
+    """The verbatim turns behind a hit's message ids, in conversation order."""
+    rows = conn.execute(
+        text(
+            """
+            SELECT seq, external_id, author, role, content, "timestamp"
+            FROM messages WHERE conversation_id = :id AND external_id = ANY(:ids) ORDER BY seq
+            """
+        ),
+        {"id": conversation_id, "ids": list(external_ids)},
+    )
+    return [Turn(*r) for r in rows]
+
+
 def delete(conn: Connection, conversation_id: UUID) -> None:
     conn.execute(text("DELETE FROM conversations WHERE id = :id"), {"id": conversation_id})
 

@@ -19,16 +19,25 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def database_url(settings: Settings) -> str:
     """The SQLAlchemy URL to use, starting the embedded server when none is set."""
     if settings.database_url:
-        try:
-            url = make_url(settings.database_url)
-        except Exception:
-            raise ConfigError("invalid setting DATABASE_URL: not a database URL") from None
-        if not url.drivername.startswith("postgresql"):
-            raise ConfigError("invalid setting DATABASE_URL: only PostgreSQL is supported")
-        return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+        return _postgres_url(settings.database_url, "DATABASE_URL")
     from mcp_rag.store import embedded
 
     return embedded.start(settings.pgdata)
+
+
+def read_url(settings: Settings) -> str:
+    """The SQLAlchemy URL for read-only use cases (DATABASE_READ_URL, e.g. a streaming replica)."""
+    return _postgres_url(settings.database_read_url or "", "DATABASE_READ_URL")
+
+
+def _postgres_url(raw: str, setting: str) -> str:
+    try:
+        url = make_url(raw)
+    except Exception:
+        raise ConfigError(f"invalid setting {setting}: not a database URL") from None
+    if not url.drivername.startswith("postgresql"):
+        raise ConfigError(f"invalid setting {setting}: only PostgreSQL is supported")
+    return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
 
 
 def make_engine(url: str, pool_size: int = 5) -> Engine:

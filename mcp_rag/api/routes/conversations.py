@@ -4,19 +4,24 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from mcp_rag.api.deps import get_namespace, get_service
+from mcp_rag.api.deps import get_namespace, get_service, write_namespace
 from mcp_rag.models import ConversationIn, ConversationPage, IngestResult, MessageIn, Transcript
 from mcp_rag.service import MAX_PAGE, Service
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
 
 
-@router.post("", status_code=201, response_model=IngestResult)
+@router.post(
+    "",
+    status_code=201,
+    response_model=IngestResult,
+    responses={200: {"model": IngestResult, "description": "Known conversation: only unseen messages were appended"}},
+)
 def ingest_conversation(
     body: ConversationIn,
     response: Response,
     service: Service = Depends(get_service),
-    namespace: str = Depends(get_namespace),
+    namespace: str = Depends(write_namespace),
 ) -> IngestResult:
     """Store a conversation. Re-sending a known id appends only unseen messages (200)."""
     result = service.ingest(body, namespace)
@@ -30,7 +35,7 @@ def append_messages(
     conversation_id: str,
     body: list[MessageIn],
     service: Service = Depends(get_service),
-    namespace: str = Depends(get_namespace),
+    namespace: str = Depends(write_namespace),
 ) -> IngestResult:
     """Append messages to a conversation (by our id or yours)."""
     return service.append_messages(conversation_id, body, namespace)
@@ -63,7 +68,7 @@ def get_conversation(
 def delete_conversation(
     conversation_id: str,
     service: Service = Depends(get_service),
-    namespace: str = Depends(get_namespace),
+    namespace: str = Depends(write_namespace),
 ) -> Response:
     service.delete_conversation(conversation_id, namespace)
     return Response(status_code=204)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 from fastapi.concurrency import run_in_threadpool
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from mcp_rag import __version__
 from mcp_rag.api.deps import get_service
@@ -28,3 +29,9 @@ async def ready(service: Service = Depends(get_service)) -> dict:
 @router.get("/version")
 def version(service: Service = Depends(get_service)) -> dict:
     return {"version": __version__, **service.version_info()}
+
+
+@router.get("/metrics", include_in_schema=False)
+def prometheus_metrics() -> Response:
+    """Prometheus exposition format."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,26 @@
+import react from "@vitejs/plugin-react";
+import { defineConfig } from "vitest/config";
+
+// `npm run dev` proxies the API to a local `mcp-rag serve` (default port 8000).
+const api = process.env.MCP_RAG_URL ?? "http://127.0.0.1:8000";
+
+export default defineConfig({
+  plugins: [react()],
+  server: {
+    proxy: Object.fromEntries(
+      ["/v1", "/health", "/ready", "/version"].map((path) => [path, { target: api, changeOrigin: true }]),
+    ),
+  },
+  build: { outDir: "dist", sourcemap: false },
+  test: {
+    environment: "jsdom",
+    globals: true,
+    setupFiles: ["src/test/setup.ts"],
+    // Dates in assertions are written in UTC.
+    env: { TZ: "UTC" },
+    unstubGlobals: true,
+    // One jsdom per worker instead of one per file: the suite runs in a third of the time.
+    isolate: false,
+    include: ["src/**/*.test.{ts,tsx}"],
+  },
+});

@@ -1,0 +1,34 @@
+"""/v1/import: upload exports (multipart field `files`, one or more) and import them."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path, PurePosixPath
+
+from fastapi import APIRouter, Depends, File, Form, UploadFile
+
+from mcp_rag.api.deps import get_service, write_namespace
+from mcp_rag.importers.report import ImportResult
+from mcp_rag.service import Service
+
+router = APIRouter(prefix="/v1", tags=["import"])
+
+
+@router.post("/import", response_model=ImportResult)
+def import_files(
+    files: list[UploadFile] = File(..., description="Exports: Slack zip, conversations.json, chats, JSON/JSONL"),
+    format: str | None = Form(None, description="Force a format instead of detecting it (e.g. slack, chatgpt)"),
+    service: Service = Depends(get_service),
+    namespace: str = Depends(write_namespace),
+) -> ImportResult:
+    """Import uploaded exports. Bad records are skipped and listed per file; re-uploading adds nothing twice."""
+    with tempfile.TemporaryDirectory(prefix="mcp-rag-import-") as tmp:
+        inputs = []
+        for i, upload in enumerate(files):
+            name = PurePosixPath((upload.filename or "").replace("\\", "/")).name or f"upload-{i + 1}"
+            path = Path(tmp) / f"{i}-{name}"
+            with path.open("wb") as out:  # copied in 1 MiB blocks: an upload never sits in memory whole
+                shutil.copyfileobj(upload.file, out, 1024 * 1024)
+            inputs.append((name, path))
+        return service.import_files(inputs, namespace, format or None)

@@ -1,0 +1,200 @@
+"""What every importer shares: where bytes come from, what comes out, and how
+a raw record becomes validated conversations.
+
+An importer reads an `Entry` (one file on disk or one member of a zip) or a
+`Tree` (a folder or a zip: a Slack export) and yields, in order, `Parsed`
+conversations and `Problem`s. It never raises for bad input: a bad record is a
+`Problem` with its location, and the run goes on.
+
+Long conversations come out in `Parsed` parts of at most PART_MESSAGES
+messages, each carrying explicit message ids: the service appends only unseen
+ids, so the parts add up to one conversation and memory stays flat.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
+
+from pydantic import ValidationError
+
+from mcp_rag.models import ConversationIn, MessageIn
+
+PART_MESSAGES = 1000
+HEAD_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Parsed:
+    location: str
+    conversation: ConversationIn
+
+
+@dataclass(frozen=True)
+class Problem:
+    location: str
+    message: str
+
+
+Item = Parsed | Problem
+
+
+class Meter:
+    """Bytes read so far across a whole run, for progress and ETA."""
+
+    def __init__(self) -> None:
+        self.done = 0
+
+
+class _Counted(io.RawIOBase):
+    def __init__(self, raw: IO[bytes], meter: Meter):
+        self.raw, self.meter = raw, meter
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.raw.read(len(buffer))
+        buffer[: len(data)] = data
+        self.meter.done += len(data)
+        return len(data)
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+@dataclass
+class Entry:
+    """One file to read: `name` is what locations show, `opener` gives its bytes."""
+
+    name: str
+    size: int
+    opener: Callable[[], IO[bytes]]
+    meter: Meter = field(default_factory=Meter)
+
+    @property
+    def basename(self) -> str:
+        return PurePosixPath(self.name.replace("\\", "/")).name
+
+    def open(self, counted: bool = True) -> IO[bytes]:
+        raw = self.opener()
+        return io.BufferedReader(_Counted(raw, self.meter), 256 * 1024) if counted else raw
+
+    def head(self) -> bytes:
+        with self.open(counted=False) as f:
+            return f.read(HEAD_BYTES)
+
+    def text_lines(self, counted: bool = True) -> Iterator[str]:
+        """Lines without their ends; undecodable bytes become U+FFFD rather than stopping the file."""
+        with io.TextIOWrapper(self.open(counted), encoding="utf-8-sig", errors="replace", newline=None) as f:
+            for line in f:
+                yield line.rstrip("\n")
+
+
+@dataclass
+class Tree:
+    """A folder or a zip: entries by relative posix path."""
+
+    name: str
+    entries: dict[str, Entry]
+
+    @property
+    def size(self) -> int:
+        return sum(e.size for e in self.entries.values())
+
+
+def file_entry(path: Path, name: str, meter: Meter) -> Entry:
+    return Entry(name, path.stat().st_size, lambda: path.open("rb"), meter)
+
+
+def folder_tree(path: Path, name: str, meter: Meter, allowed: Callable[[Path], bool] | None = None) -> Tree:
+    """Every regular file below `path`; with `allowed`, files whose real path it refuses are left out
+    (a symlink inside an allowed folder must not lead outside it)."""
+    entries: dict[str, Entry] = {}
+    for file in sorted(path.rglob("*")):
+        if not file.is_file() or any(part.startswith(".") for part in file.relative_to(path).parts):
+            continue
+        if allowed is not None and not allowed(file.resolve()):
+            continue
+        rel = file.relative_to(path).as_posix()
+        entries[rel] = file_entry(file, f"{name}/{rel}", meter)
+    return Tree(name, entries)
+
+
+def zip_tree(archive: zipfile.ZipFile, name: str, meter: Meter) -> Tree:
+    """Members are opened one at a time and decompressed as they are read: nothing is extracted."""
+    entries: dict[str, Entry] = {}
+    for info in archive.infolist():
+        rel = info.filename
+        if info.is_dir() or rel.startswith("__MACOSX/") or PurePosixPath(rel).name.startswith("."):
+            continue
+        entries[rel] = Entry(f"{name}:{rel}", info.file_size, lambda info=info: archive.open(info), meter)
+    return Tree(name, entries)
+
+
+def explain(exc: Exception) -> str:
+    """One line a person can act on, for a record that failed validation or storage."""
+    if isinstance(exc, ValidationError):
+        parts = []
+        for e in exc.errors()[:3]:
+            where = ".".join(str(p) for p in e["loc"])
+            parts.append(f"{where}: {e['msg']}" if where else e["msg"])
+        return "; ".join(parts)
+    return str(exc) or exc.__class__.__name__
+
+
+def message(location: str, **fields: Any) -> MessageIn | Problem:
+    try:
+        return MessageIn.model_validate(fields)
+    except ValidationError as exc:
+        return Problem(location, explain(exc))
+
+
+def parts(location: str, fields: dict[str, Any], messages: Iterable[MessageIn | Problem]) -> Iterator[Item]:
+    """Problems as they come, and the good messages as conversations of at most PART_MESSAGES.
+
+    A conversation whose own fields are invalid yields one Problem and no part,
+    so nothing of it is stored."""
+    try:
+        ConversationIn.model_validate({**fields, "messages": [{"content": "probe"}]})
+    except ValidationError as exc:
+        yield Problem(location, explain(exc))
+        return
+    batch: list[MessageIn] = []
+    for m in messages:
+        if isinstance(m, Problem):
+            yield m
+            continue
+        batch.append(m)
+        if len(batch) == PART_MESSAGES:
+            yield Parsed(location, ConversationIn(**fields, messages=batch))
+            batch = []
+    if batch:
+        yield Parsed(location, ConversationIn(**fields, messages=batch))
+
+
+def stable_id(prefix: str, *parts: Any) -> str:
+    """An id derived from what identifies a source conversation, so a re-run finds it again."""
+    digest = hashlib.sha256(json.dumps(parts, ensure_ascii=False, default=str).encode()).hexdigest()[:24]
+    return f"{prefix}:{digest}"
+
+
+def text_of(value: Any) -> str:
+    """Text from a string or a list of content parts ({"type": "text", "text": ...}, strings, images)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        if isinstance(value.get("text"), str):
+            return value["text"]
+        kind = value.get("type") or value.get("content_type")
+        return "[image]" if isinstance(kind, str) and "image" in kind else ""
+    if isinstance(value, list):
+        return "\n".join(t for t in (text_of(v) for v in value) if t)
+    return ""

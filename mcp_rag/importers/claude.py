@@ -1,0 +1,80 @@
+"""Claude export: `conversations.json`, an array of conversations with `chat_messages`.
+
+Each message has a sender (human or assistant), its text (older exports) or
+content blocks (newer ones: text, tool use, ...), and may carry attachments
+and files, which are named in the text so that a search for the file finds
+the turn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from mcp_rag.importers.base import Entry, Item, Problem, message, parts, text_of
+from mcp_rag.importers.jsonstream import records
+
+NAME = "claude"
+ROLES = {"human": ("user", "User"), "assistant": ("assistant", "Claude")}
+
+
+def looks_like(record: object) -> bool:
+    return isinstance(record, dict) and isinstance(record.get("chat_messages"), list)
+
+
+def read(entry: Entry) -> Iterator[Item]:
+    for location, value in records(entry):
+        if isinstance(value, Exception):
+            yield Problem(location, str(value))
+        elif not looks_like(value):
+            yield Problem(location, "expected a Claude conversation with `chat_messages`")
+        else:
+            yield from _conversation(location, value)
+
+
+def _conversation(location: str, conv: dict[str, Any]) -> Iterator[Item]:
+    uuid = conv.get("uuid")
+    if not isinstance(uuid, str) or not uuid:
+        yield Problem(location, "conversation has no uuid")
+        return
+    fields = {
+        "id": f"claude:{uuid}",
+        "title": conv.get("name") if isinstance(conv.get("name"), str) and conv.get("name") else None,
+        "source": NAME,
+        "url": f"https://claude.ai/chat/{uuid}",
+    }
+    numbered = ((f"{location}.chat_messages[{i}]", m) for i, m in enumerate(conv["chat_messages"]))
+    yield from parts(location, fields, (m for m in (_message(loc, raw) for loc, raw in numbered) if m is not None))
+
+
+def _message(location: str, raw: Any) -> Any:
+    if not isinstance(raw, dict):
+        return Problem(location, "expected a message object")
+    role, author = ROLES.get(raw.get("sender"), (None, None))
+    if role is None:
+        return Problem(location, f"unknown sender {raw.get('sender')!r}")
+    blocks = raw.get("content")
+    text = (
+        text_of([b for b in blocks if isinstance(b, dict) and b.get("type") == "text"])
+        if isinstance(blocks, list)
+        else ""
+    )
+    text = text or text_of(raw.get("text"))
+    names = [
+        a["file_name"]
+        for key in ("attachments", "files")
+        for a in (raw.get(key) or [])
+        if isinstance(a, dict) and isinstance(a.get("file_name"), str)
+    ]
+    text = "\n".join([text, *(f"[attachment: {n}]" for n in names)]).strip()
+    if not text:
+        return None
+    return message(
+        location,
+        id=raw.get("uuid"),
+        author=author,
+        role=role,
+        content=text,
+        timestamp=raw.get("created_at"),
+        metadata={"attachments": names} if names else {},
+    )

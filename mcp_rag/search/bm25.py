@@ -1,0 +1,45 @@
+"""BM25 as an inner product, so that PostgreSQL can rank by it.
+
+Okapi BM25 scores a chunk d for a query q as
+
+    sum over terms t in q:  idf(t) * tf(t,d) * (k1 + 1) / (tf(t,d) + k1 * (1 - b + b * |d| / avgdl))
+
+The right-hand factor depends only on the chunk, so it is computed once at
+ingest and stored as a sparse vector (pgvector `sparsevec`); idf depends only
+on the corpus and the query, so it is the query vector. Their inner product is
+the BM25 score. PostgreSQL's `ts_rank` is not BM25: it has no idf and no
+length normalisation against the corpus, and on conversation turns it ranks
+clearly worse (see docs/RETRIEVAL.md).
+
+avgdl is the namespace's mean chunk length when the chunk is written; it
+drifts a little as the corpus grows, which moves scores far less than the
+choice of k1 and b does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping
+
+K1 = 1.2
+B = 0.75
+
+
+def document_weights(counts: Counter[int], avgdl: float, k1: float = K1, b: float = B) -> dict[int, float]:
+    """Saturated, length-normalised term frequencies of one chunk."""
+    length = sum(counts.values())
+    if not length:
+        return {}
+    norm = k1 * (1 - b + b * length / max(avgdl, 1.0))
+    return {t: tf * (k1 + 1) / (tf + norm) for t, tf in counts.items()}
+
+
+def idf(df: int, docs: int) -> float:
+    """Lucene's always-positive idf: rare terms weigh most, a term in every chunk still a little."""
+    return math.log(1 + (docs - df + 0.5) / (df + 0.5))
+
+
+def query_weights(counts: Counter[int], df: Mapping[int, int], docs: int) -> dict[int, float]:
+    """idf of each query term found in the corpus (a term no chunk has cannot match)."""
+    return {t: idf(df[t], docs) for t in counts if df.get(t)}

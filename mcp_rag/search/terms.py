@@ -1,0 +1,53 @@
+"""Terms: the words BM25 counts, the same way for chunks and for queries.
+
+Lowercase word tokens, English stop words dropped (the Snowball list that
+PostgreSQL's `english` configuration also uses), Snowball English stems, so
+"skiing" in a question meets "ski" and "skied" in a turn. Each term is hashed
+to a fixed index in a sparse vector space: no vocabulary table to keep in sync,
+and 2^29 slots make collisions between the few thousand terms of a
+conversation corpus negligible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter
+from functools import lru_cache
+
+import snowballstemmer
+
+SPACE = 2**29  # dimensions of the sparse term vectors (pgvector allows up to 10^9)
+
+STOP_WORDS = frozenset(
+    """i me my myself we our ours ourselves you your yours yourself yourselves he him his himself she her hers
+    herself it its itself they them their theirs themselves what which who whom this that these those am is are
+    was were be been being have has had having do does did doing a an the and but if or because as until while of
+    at by for with about against between into through during before after above below to from up down in out on
+    off over under again further then once here there when where why how all any both each few more most other
+    some such no nor not only own same so than too very s t can will just don should now""".split()
+)
+
+_WORD = re.compile(r"[^\W_]+")
+_stemmer = snowballstemmer.stemmer("english")
+
+
+@lru_cache(maxsize=200_000)
+def _stem(word: str) -> str:
+    return _stemmer.stemWord(word)
+
+
+def terms(text: str) -> list[str]:
+    """The stemmed, stop-word-free terms of a text, in order."""
+    return [_stem(w) for w in _WORD.findall(text.lower()) if w not in STOP_WORDS]
+
+
+@lru_cache(maxsize=200_000)
+def term_id(term: str) -> int:
+    """A stable slot for a term in the sparse vector space (same in every process)."""
+    return int.from_bytes(hashlib.blake2b(term.encode(), digest_size=8).digest(), "big") % SPACE
+
+
+def term_counts(text: str) -> Counter[int]:
+    """Term id → occurrences in the text."""
+    return Counter(term_id(t) for t in terms(text))

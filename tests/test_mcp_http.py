@@ -1,0 +1,96 @@
+"""MCP over streamable HTTP at /mcp, served by a real `mcp-rag serve` on a
+loopback port, next to REST and sharing its service."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+from mcp import Client
+from mcp_scenario import (
+    an_assistant_stores_finds_reads_and_forgets_a_conversation,
+    call,
+    mistakes_come_back_as_tool_errors_the_model_can_fix,
+    the_server_introduces_itself_with_annotated_tools,
+)
+
+MCP_RAG = str(Path(sys.executable).with_name("mcp-rag"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def base_url(service, data_dir, tmp_path) -> Iterator[str]:
+    """A running `mcp-rag serve` over a clean database; its stderr is kept for the test to read."""
+    port = free_port()
+    env = {**os.environ, "MCP_RAG_DATA_DIR": str(data_dir), "MCP_RAG_ENV": "test"}
+    log = (tmp_path / "serve.log").open("w")
+    proc = subprocess.Popen([MCP_RAG, "serve", "--port", str(port)], env=env, stdout=log, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, (tmp_path / "serve.log").read_text()
+            try:
+                if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("server did not become ready")
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+def drive(url: str, *scenarios) -> None:
+    async def main() -> None:
+        async with Client(url, read_timeout_seconds=120) as client:
+            for scenario in scenarios:
+                await scenario(client)
+
+    anyio.run(main)
+
+
+def test_http_mcp_lists_annotated_tools_and_the_conversation_resource(base_url):
+    drive(f"{base_url}/mcp", the_server_introduces_itself_with_annotated_tools)
+
+
+def test_http_mcp_assistant_stores_searches_reads_and_deletes(base_url):
+    drive(f"{base_url}/mcp", an_assistant_stores_finds_reads_and_forgets_a_conversation)
+
+
+def test_http_mcp_bad_arguments_and_unknown_ids_are_tool_errors(base_url):
+    drive(f"{base_url}/mcp/", mistakes_come_back_as_tool_errors_the_model_can_fix)
+
+
+def test_what_mcp_stores_rest_reads_back(base_url):
+    async def ingest(client: Client) -> None:
+        await call(client, "ingest_conversation", conversation_id="c-1", messages=[{"content": "hello from MCP"}])
+
+    drive(f"{base_url}/mcp", ingest)
+    r = httpx.get(f"{base_url}/v1/conversations/c-1")
+    assert r.status_code == 200 and r.json()["messages"][0]["content"] == "hello from MCP"
+
+
+def test_mcp_endpoint_refuses_a_foreign_host_header(base_url):
+    # Bound to loopback, the SDK's DNS-rebinding protection turns away other Host names.
+    r = httpx.post(
+        f"{base_url}/mcp",
+        headers={"Host": "evil.example", "Accept": "application/json, text/event-stream"},
+        json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+    )
+    assert r.status_code in (403, 421)

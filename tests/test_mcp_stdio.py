@@ -1,0 +1,156 @@
+"""`mcp-rag mcp` as Claude Desktop, Cursor or Codex run it: a subprocess spoken
+to over stdin/stdout, sharing the embedded database with the test session."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+from mcp import Client, StdioServerParameters
+from mcp_scenario import (
+    SKI_TRIP,
+    TOOLS,
+    an_assistant_stores_finds_reads_and_forgets_a_conversation,
+    mistakes_come_back_as_tool_errors_the_model_can_fix,
+    the_server_introduces_itself_with_annotated_tools,
+)
+
+MCP_RAG = str(Path(sys.executable).with_name("mcp-rag"))
+
+
+@pytest.fixture
+def env(service, data_dir) -> dict[str, str]:
+    """A clean database (the `service` fixture) that the subprocess reaches through the data dir."""
+    return {**os.environ, "MCP_RAG_DATA_DIR": str(data_dir), "MCP_RAG_ENV": "test"}
+
+
+def drive(env: dict[str, str], *scenarios) -> None:
+    async def main() -> None:
+        params = StdioServerParameters(command=MCP_RAG, args=["mcp"], env=env)
+        async with Client(params, mode="legacy", read_timeout_seconds=120) as client:
+            for scenario in scenarios:
+                await scenario(client)
+
+    anyio.run(main)
+
+
+def test_stdio_server_lists_annotated_tools_and_the_conversation_resource(env):
+    drive(env, the_server_introduces_itself_with_annotated_tools)
+
+
+def test_stdio_assistant_stores_searches_reads_and_deletes(env):
+    drive(env, an_assistant_stores_finds_reads_and_forgets_a_conversation)
+
+
+def test_stdio_bad_arguments_and_unknown_ids_are_tool_errors(env):
+    drive(env, mistakes_come_back_as_tool_errors_the_model_can_fix)
+
+
+def rpc(id: int, method: str, params: dict | None = None) -> dict:
+    return {"jsonrpc": "2.0", "id": id, "method": method, "params": params or {}}
+
+
+INITIALIZE = rpc(
+    0,
+    "initialize",
+    {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw-test", "version": "0"}},
+)
+INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+
+
+class RawSession:
+    """A fresh `mcp-rag mcp` spoken to in raw JSON-RPC lines, one request at a time,
+    keeping every byte it writes to stdout so the test can check them all."""
+
+    def __init__(self, env: dict[str, str], stderr):
+        self.proc = subprocess.Popen(
+            [MCP_RAG, "mcp"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env
+        )
+        self.stdout_lines: list[str] = []
+
+    def send(self, message: dict) -> None:
+        self.proc.stdin.write(json.dumps(message) + "\n")
+        self.proc.stdin.flush()
+
+    def request(self, message: dict, timeout: float = 120) -> dict:
+        self.send(message)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.proc.stdout], [], [], deadline - time.monotonic())
+            if not ready:
+                break
+            line = self.proc.stdout.readline()
+            if not line:
+                raise AssertionError(f"server closed stdout; exit code {self.proc.wait(10)}")
+            self.stdout_lines.append(line)
+            reply = json.loads(line)  # every line is a JSON-RPC message, or this raises
+            if reply.get("id") == message["id"]:
+                return reply
+        raise AssertionError(f"no reply to {message['method']} within {timeout}s")
+
+    def close(self) -> int:
+        self.proc.stdin.close()
+        rest = self.proc.stdout.read()
+        self.stdout_lines.extend(rest.splitlines(keepends=True))
+        return self.proc.wait(30)
+
+
+@pytest.fixture
+def raw(tmp_path):
+    sessions = []
+
+    def start(env: dict[str, str]) -> RawSession:
+        session = RawSession(env, (tmp_path / f"stderr-{len(sessions)}.log").open("w"))
+        sessions.append(session)
+        session.request(INITIALIZE)
+        session.send(INITIALIZED)
+        return session
+
+    yield start
+    for session in sessions:
+        if session.proc.poll() is None:
+            session.proc.kill()
+            session.proc.wait(10)
+
+
+def test_stdout_carries_only_protocol_messages_while_the_database_and_model_start(env, raw, tmp_path):
+    session = raw(env)
+    ingested = session.request(rpc(1, "tools/call", {"name": "ingest_conversation", "arguments": SKI_TRIP}))
+    assert ingested["result"]["structuredContent"]["messages_added"] == 3
+    found = session.request(rpc(2, "tools/call", {"name": "search_conversations", "arguments": {"query": "Colorado"}}))
+    assert found["result"]["structuredContent"]["hits"][0]["message_ids"][0] == "m1"
+    missing = session.request(rpc(3, "tools/call", {"name": "get_conversation", "arguments": {"conversation_id": "x"}}))
+    assert missing["result"]["isError"] is True
+    bad = session.request(
+        rpc(4, "tools/call", {"name": "search_conversations", "arguments": {"query": 42, "top_k": "many"}})
+    )
+    assert bad["result"]["isError"] is True
+    unknown_method = session.request(rpc(5, "no/such/method"))
+    assert unknown_method["error"]["code"] == -32601  # a protocol error, not a crash
+    assert session.close() == 0
+
+    stdout = "".join(session.stdout_lines)
+    messages = [json.loads(line) for line in stdout.splitlines()]
+    assert all(m["jsonrpc"] == "2.0" for m in messages)
+    assert [m["id"] for m in messages if "id" in m] == [0, 1, 2, 3, 4, 5]
+    stderr = (tmp_path / "stderr-0.log").read_text()
+    assert "Traceback" not in stderr
+
+
+def test_initialize_and_tools_list_never_wait_for_the_database(env, raw):
+    # An unreachable database: the handshake and the tool list still answer, and a
+    # tool that needs the database fails as a tool error instead of killing the server.
+    session = raw({**env, "DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:9/none?connect_timeout=2"})
+    assert len(session.request(rpc(1, "tools/list"))["result"]["tools"]) == len(TOOLS)
+    failed = session.request(rpc(2, "tools/call", {"name": "list_conversations", "arguments": {}}))["result"]
+    assert failed["isError"] is True
+    assert "Service unavailable: database unreachable" in failed["content"][0]["text"]
+    assert len(session.request(rpc(3, "tools/list"))["result"]["tools"]) == len(TOOLS)
+    assert session.close() == 0
