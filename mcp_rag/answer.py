@@ -85,15 +85,7 @@ def prepare(service: Service, req: AskRequest, namespace: str) -> Prepared:
     except McpRagError as exc:  # a provider named but not usable: answer offline, say why
         error = str(exc)
     question = standalone_question(req.question, req.history, provider)
-    search = SearchRequest(
-        query=question[:4000],
-        top_k=req.top_k,
-        conversation_id=req.conversation_id,
-        author=req.author,
-        source=req.source,
-        since=req.since,
-        until=req.until,
-    )
+    search = SearchRequest(query=question[:4000], top_k=req.top_k, **req.filters().model_dump())
     hits = service.search(search, namespace).hits
     sources = number_turns(hits, service.turns_for(hits), service.settings.answer_context_tokens)
     return Prepared(question, req.question, hits, sources, provider, service, error)

@@ -190,6 +190,10 @@ class SearchFilters(BaseModel):
     def _filter_meta(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
         return None if v is None else _check_metadata(v)
 
+    def filters(self) -> SearchFilters:
+        """Just the filters of a search or ask request."""
+        return SearchFilters(**self.model_dump(include=set(SearchFilters.model_fields)))
+
 
 class SearchRequest(SearchFilters):
     query: str = Field(..., min_length=1, max_length=4000)
@@ -202,9 +206,6 @@ class SearchRequest(SearchFilters):
         if not v.strip():
             raise ValueError("query is empty")
         return v
-
-    def filters(self) -> SearchFilters:
-        return SearchFilters(**self.model_dump(exclude={"query", "top_k"}))
 
 
 class Hit(BaseModel):
@@ -275,16 +276,11 @@ class ChatTurn(_In):
         return _clean_text(v, "history content")
 
 
-class AskRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AskRequest(SearchFilters):
+    """A question, with the same filters as search (they scope the retrieval)."""
 
     question: str = Field(..., min_length=1, max_length=4000)
     top_k: int = Field(8, ge=1, le=50, description="How many search hits to answer from")
-    conversation_id: str | None = Field(None, description="Only this conversation (uuid or your id)")
-    author: str | None = Field(None, max_length=256)
-    source: str | None = Field(None, max_length=100)
-    since: datetime | None = None
-    until: datetime | None = None
     history: list[ChatTurn] = Field(default_factory=list, max_length=50, description="Prior turns, oldest first")
     stream: bool = Field(False, strict=True, description="Reply as server-sent events")
 
@@ -295,21 +291,6 @@ class AskRequest(BaseModel):
         if not v.strip():
             raise ValueError("question is empty")
         return v
-
-    @field_validator("since", "until", mode="before")
-    @classmethod
-    def _ts_type(cls, v: Any) -> Any:
-        return _iso_only(v)
-
-    @field_validator("since", "until")
-    @classmethod
-    def _ts(cls, v: datetime | None) -> datetime | None:
-        return _utc(v)
-
-    @field_validator("conversation_id", "author", "source")
-    @classmethod
-    def _filter_text(cls, v: str | None) -> str | None:
-        return None if v is None else _clean_text(v, "filter")
 
 
 class Citation(BaseModel):
