@@ -28,8 +28,8 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import Server, load_average, realtalk_texts, write_result  # noqa: E402
 
-# Two of the smaller conversations (863 messages) keep `make bench` short; --full ingests all ten (8,944).
-QUICK = ("Chat_6_Vanessa_Nicolas", "Chat_7_Nebraas_Vanessa")
+# One small conversation (410 messages) keeps `make bench` short; --full ingests all ten (8,944).
+QUICK = ("Chat_7_Nebraas_Vanessa",)
 
 
 def postgres_cpu(pgdata: Path) -> float:

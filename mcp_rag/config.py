@@ -117,7 +117,6 @@ class Settings(BaseSettings):
     # One turn per chunk measured best on REALTALK (docs/RETRIEVAL.md): small hits spend a reader's budget well.
     chunk_max_messages: int = Field(1, ge=1, le=100)
     chunk_context: int = Field(0, ge=0, le=20, description="Neighbouring turns indexed with each chunk, per side")
-    max_message_chars: int = Field(1_000_000, ge=1)
 
     openai_api_key: SecretStr | None = Field(
         None, validation_alias=AliasChoices("MCP_RAG_OPENAI_API_KEY", "OPENAI_API_KEY")
