@@ -34,6 +34,15 @@ class Server:
         )
 
     def wait_ready(self, timeout: float = 60) -> Server:
+        """Block until /ready answers 200; a server that fails to get there is not left running."""
+        try:
+            return self._wait_ready(timeout)
+        except BaseException:
+            self.proc.kill()
+            self.proc.wait(10)
+            raise
+
+    def _wait_ready(self, timeout: float) -> Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

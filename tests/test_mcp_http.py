@@ -3,13 +3,7 @@ loopback port, next to REST and sharing its service."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import anyio
 import httpx
@@ -21,39 +15,17 @@ from mcp_scenario import (
     mistakes_come_back_as_tool_errors_the_model_can_fix,
     the_server_introduces_itself_with_annotated_tools,
 )
-
-MCP_RAG = str(Path(sys.executable).with_name("mcp-rag"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from server import Server
 
 
 @pytest.fixture
-def base_url(service, data_dir, tmp_path) -> Iterator[str]:
-    """A running `mcp-rag serve` over a clean database; its stderr is kept for the test to read."""
-    port = free_port()
-    env = {**os.environ, "MCP_RAG_DATA_DIR": str(data_dir), "MCP_RAG_ENV": "test"}
-    log = (tmp_path / "serve.log").open("w")
-    proc = subprocess.Popen([MCP_RAG, "serve", "--port", str(port)], env=env, stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{port}"
+def base_url(service, data_dir) -> Iterator[str]:
+    """A running `mcp-rag serve` over a clean database."""
+    server = Server(data_dir).wait_ready(90)
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, (tmp_path / "serve.log").read_text()
-            try:
-                if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("server did not become ready")
-        yield base
+        yield server.url
     finally:
-        proc.terminate()
-        proc.wait(20)
+        server.stop()
 
 
 def drive(url: str, *scenarios) -> None:

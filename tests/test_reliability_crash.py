@@ -26,17 +26,6 @@ CLIENTS = 3
 MESSAGES = 3
 
 
-def started(home: Path, env: dict[str, str] | None = None) -> Server:
-    """A ready server; one that fails to start is not left running."""
-    server = Server(home, env=env)
-    try:
-        return server.wait_ready(180)
-    except BaseException:
-        server.proc.kill()
-        server.proc.wait(10)
-        raise
-
-
 def conversation(n: int) -> dict:
     return {
         "id": f"crash-{n}",
@@ -147,7 +136,7 @@ def kill_servers_in_a_lane(home: Path, load: IngestLoad, kills: int, rng: random
     """Start a server, put it under load, SIGKILL it at a random moment once it has
     acknowledged an ingest (model loaded: the kill lands among real writes), repeat."""
     for _ in range(kills):
-        server = started(home)
+        server = Server(home).wait_ready(180)
         acked_before = len(load.acked)
         stop = threading.Event()
         clients = [threading.Thread(target=load.run, args=(server.url, stop)) for _ in range(CLIENTS)]
@@ -181,7 +170,7 @@ def test_sigkilled_server_loses_no_acknowledged_conversation_and_leaves_none_par
     for lane in lanes:
         lane.join()
     assert len(done) == SERVER_KILLS
-    server = started(home)
+    server = Server(home).wait_ready(180)
     try:
         run_load_until(load, server.url, 1.0)  # retries of the in-flight ids land once
         check_nothing_lost_or_partial(server.url, load)
@@ -193,7 +182,7 @@ def test_sigkilled_server_loses_no_acknowledged_conversation_and_leaves_none_par
 def test_sigkilled_embedded_postgres_comes_back_without_restarting_the_server(home: Path):
     rng = random.Random(int(os.environ.get("RELIABILITY_SEED", "10")))
     load = IngestLoad()
-    server = started(home)
+    server = Server(home).wait_ready(180)
     pgdata = home / "pgdata"
     try:
         stop = threading.Event()
@@ -223,7 +212,7 @@ def test_sigkilled_embedded_postgres_comes_back_without_restarting_the_server(ho
 
 
 def test_a_stale_postmaster_pid_naming_a_live_foreign_process_does_not_block_start(home: Path):
-    server = started(home)
+    server = Server(home).wait_ready(180)
     httpx.post(f"{server.url}/v1/conversations", json=conversation(1), timeout=30).raise_for_status()
     pgdata = home / "pgdata"
     os.kill(postmaster_pid(pgdata), signal.SIGKILL)
@@ -233,7 +222,7 @@ def test_a_stale_postmaster_pid_naming_a_live_foreign_process_does_not_block_sta
     # After a crash the pid in postmaster.pid may be reused by any process: here, ours.
     lines = (pgdata / "postmaster.pid").read_text().split("\n")
     (pgdata / "postmaster.pid").write_text("\n".join([str(os.getpid()), *lines[1:]]))
-    server = started(home)
+    server = Server(home).wait_ready(180)
     try:
         t = httpx.get(f"{server.url}/v1/conversations/crash-1", timeout=30)
         assert t.status_code == 200 and t.json()["message_count"] == MESSAGES

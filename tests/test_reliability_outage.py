@@ -60,17 +60,6 @@ def database() -> Iterator[Postgres]:
     shutil.rmtree(root, ignore_errors=True)
 
 
-def started(home: Path, env: dict[str, str] | None = None) -> Server:
-    """A ready server; one that fails to start is not left running."""
-    server = Server(home, env=env)
-    try:
-        return server.wait_ready(180)
-    except BaseException:
-        server.proc.kill()
-        server.proc.wait(10)
-        raise
-
-
 class MixedLoad:
     """Ingest, search and list in a loop; records (phase, status, seconds) of every answer."""
 
@@ -121,7 +110,7 @@ def wait_for(url: str, status: int, timeout: float) -> float:
 
 
 def test_database_outage_gives_fast_503s_and_the_same_process_recovers(database: Postgres, tmp_path: Path):
-    server = started(tmp_path, {"DATABASE_URL": database.url})
+    server = Server(tmp_path, env={"DATABASE_URL": database.url}).wait_ready(180)
     load = MixedLoad(server.url)
     workers = [threading.Thread(target=load.worker, args=(k,)) for k in range(4)]
     try:
