@@ -155,8 +155,10 @@ def test_body_over_the_limit_is_413(server, local):
 def test_rate_limit_answers_429_with_retry_after(server, local):
     token = auth.create_token(local, "default", "read").token
     with httpx.Client(headers=bearer(token)) as client:
-        statuses = [client.get(f"{server.url}/v1/conversations?limit=1").status_code for _ in range(RATE + 10)]
-        limited = client.get(f"{server.url}/v1/conversations?limit=1")
+        responses = [client.get(f"{server.url}/v1/conversations?limit=1") for _ in range(RATE + 10)]
+    statuses = [r.status_code for r in responses]
+    # The bucket refills (RATE a minute) while requests run, so look at the first refusal, not the last request.
+    limited = next((r for r in responses if r.status_code == 429), responses[-1])
     assert 429 in statuses and statuses[0] == 200
     assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
 
