@@ -294,6 +294,35 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     print(f"wrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
+    if "all" in report["splits"] and plot(report["splits"]["all"], ROOT / "docs" / "retrieval.png"):
+        print("plot: docs/retrieval.png")
+
+
+def plot(result: dict, path: Path) -> bool:
+    """Bars per category: product vs the BM25 baseline at both budgets, with issue 7's targets."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    cats = list(result["product"])
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    for ax, (col, target) in zip(axes, (("r@200w", 0.65), ("r@400w", 0.75)), strict=True):
+        xs = range(len(cats))
+        ax.bar([x - 0.2 for x in xs], [result["bm25_turns"][c][col] for c in cats], 0.4, label="BM25 over turns")
+        ax.bar([x + 0.2 for x in xs], [result["product"][c][col] for c in cats], 0.4, label="mcp-rag")
+        ax.axhline(target, color="grey", linestyle="--", linewidth=1, label=f"target (all) {target}")
+        ax.set_xticks(list(xs), [f"{c}\n(n={result['product'][c]['n']})" for c in cats])
+        ax.set_title(f"budgeted recall, {col[2:-1]} words")
+        ax.set_ylim(0, 1)
+    axes[0].legend(loc="upper left", fontsize=8)
+    fig.suptitle("REALTALK, all 10 conversations (make eval)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from builders import make_conversation
 
 from mcp_rag.errors import NotFound
 from mcp_rag.models import ConversationIn, SearchRequest
+from mcp_rag.search import fusion
 
 TOPICS = [
     "I adopted a puppy named Biscuit from the shelter.",
@@ -88,3 +89,21 @@ def test_unknown_conversation_filter_is_not_found(service):
 def test_stopword_only_query_still_uses_the_vector_arm(service):
     service.ingest(make_conversation())
     assert service.search(SearchRequest(query="the and of", top_k=2)).hits
+
+
+def test_a_named_participant_answer_outranks_the_question_that_repeats_the_words(service, monkeypatch):
+    """Ben's question holds every query word; Ana's answer holds none but her name (fusion.rerank)."""
+    service.ingest(
+        make_conversation(
+            messages=[
+                {"id": "q", "author": "Ben", "content": "Ana, what films did you watch this weekend?"},
+                {"id": "a", "author": "Ana", "content": "Dune, twice. The desert scenes were stunning."},
+                {"id": "b", "author": "Ben", "content": "I watched no films at all, just football."},
+            ]
+        )
+    )
+    request = SearchRequest(query="What films did Ana watch?", top_k=3)
+    assert service.search(request).hits[0].message_ids == ["a"]
+    monkeypatch.setattr(fusion, "AUTHOR_BOOST", 1.0)
+    monkeypatch.setattr(fusion, "NEIGHBOUR_WEIGHT", 0.0)
+    assert service.search(request).hits[0].message_ids == ["q"]  # what plain fusion returns

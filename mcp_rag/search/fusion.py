@@ -14,7 +14,50 @@ BM25 catches names, places and titles exactly; the vector arm catches
 paraphrases BM25 cannot see.
 """
 
+from __future__ import annotations
+
+from mcp_rag.search import terms
+
 ARM_DEPTH = 60
 RRF_K = 5.0
 LEXICAL_WEIGHT = 1.0
 VECTOR_WEIGHT = 1.0
+
+# Two conversation-aware adjustments over the fused pool (measured in docs/RETRIEVAL.md):
+NEIGHBOUR_WEIGHT = 0.2  # a candidate gains this share of its best adjacent candidate's score
+AUTHOR_BOOST = 1.5  # a candidate written by someone the query names scores this many times more
+
+
+def rerank(pool: list[dict], query: str) -> list[dict]:
+    """Order the fused candidates, best first, after two adjustments a chat calls for.
+
+    - Neighbours: in a conversation the meaning of a turn often lives next to
+      it ("The Weeknd!" answers the turn before it about a concert), so a
+      candidate gains NEIGHBOUR_WEIGHT of the best score among the candidates
+      right before and after it in the same conversation.
+    - Authors: a query naming a participant ("what films did Nebraas watch?")
+      is about what that person wrote, so that person's turns are boosted over
+      the other side's questions that merely repeat the topic.
+
+    Each row needs conversation_id, first_seq, last_seq, authors and score; the
+    rows come back with `score` replaced by the adjusted one. Only rows already
+    in the pool are touched, so this costs a few dict lookups per candidate.
+    """
+    ends: dict[tuple, float] = {}
+    starts: dict[tuple, float] = {}
+    for r in pool:
+        ends[r["conversation_id"], r["last_seq"]] = max(
+            r["score"], ends.get((r["conversation_id"], r["last_seq"]), 0.0)
+        )
+        key = (r["conversation_id"], r["first_seq"])
+        starts[key] = max(r["score"], starts.get(key, 0.0))
+    named = set(terms.terms(query))
+    scored = []
+    for r in pool:
+        cid = r["conversation_id"]
+        beside = max(ends.get((cid, r["first_seq"] - 1), 0.0), starts.get((cid, r["last_seq"] + 1), 0.0))
+        score = r["score"] + NEIGHBOUR_WEIGHT * beside
+        if named and any(named.intersection(terms.terms(a)) for a in r["authors"] or ()):
+            score *= AUTHOR_BOOST
+        scored.append({**r, "score": score})
+    return sorted(scored, key=lambda r: -r["score"])

@@ -230,7 +230,8 @@ def hybrid_search(
     Filters sit inside both arms' WHERE clauses; with pgvector's iterative index
     scans a selective filter still yields a full top-k instead of a thin one.
     The BM25 arm only scores chunks that share a term with the query (found
-    through the GIN index); see mcp_rag/search/fusion.py for how arms combine.
+    through the GIN index); see mcp_rag/search/fusion.py for how arms combine
+    and how the fused pool is reranked (neighbours, named authors) in Python.
     """
     dim = int(dimension)
     where, params = _filter_sql(namespace, filters, conversation_id)
@@ -267,10 +268,9 @@ def hybrid_search(
         )
         SELECT c.conversation_id, conv.external_id AS conversation_external_id, conv.title,
                conv.source, c.message_ids, c.text, c.authors, c.started_at, c.ended_at,
-               f.score
+               f.score, c.first_seq, c.last_seq
         FROM fused f JOIN chunks c ON c.id = f.id JOIN conversations conv ON conv.id = c.conversation_id
         ORDER BY f.score DESC, c.conversation_id, c.first_seq
-        LIMIT :top_k
     """
     stmt = text(sql).bindparams(bindparam("qvec", type_=Vector()), bindparam("qsparse", type_=SPARSEVEC()))
     params.update(
@@ -278,12 +278,15 @@ def hybrid_search(
         qsparse=qsparse,
         qterms=qterms,
         depth=depth,
-        top_k=top_k,
         rrf_k=float(fusion.RRF_K),
         w_vec=fusion.VECTOR_WEIGHT,
         w_lex=fusion.LEXICAL_WEIGHT,
     )
-    return [dict(r) for r in conn.execute(stmt, params).mappings()]
+    pool = [dict(r) for r in conn.execute(stmt, params).mappings()]
+    hits = fusion.rerank(pool, query)[:top_k]
+    for hit in hits:
+        del hit["first_seq"], hit["last_seq"]
+    return hits
 
 
 def all_for_reindex(conn: Connection, after_id: int, limit: int) -> list[tuple[int, str]]:

@@ -1,0 +1,42 @@
+"""fusion.rerank: the neighbour and author adjustments over a fused candidate pool."""
+
+from __future__ import annotations
+
+from mcp_rag.search import fusion
+
+
+def row(seq: int, score: float, author: str, conversation: str = "c1") -> dict:
+    return {"conversation_id": conversation, "first_seq": seq, "last_seq": seq, "authors": [author], "score": score}
+
+
+def order(pool: list[dict], query: str) -> list[tuple[str, int]]:
+    return [(r["conversation_id"], r["first_seq"]) for r in fusion.rerank(pool, query)]
+
+
+def test_a_turn_next_to_a_strong_match_overtakes_an_isolated_one():
+    pool = [row(1, 0.30, "Ana"), row(2, 0.10, "Ben"), row(9, 0.11, "Ben")]
+    assert order(pool, "what concert") == [("c1", 1), ("c1", 2), ("c1", 9)]
+
+
+def test_neighbours_are_only_adjacent_turns_of_the_same_conversation():
+    pool = [row(1, 0.30, "Ana"), row(3, 0.10, "Ben"), row(2, 0.11, "Ben", conversation="c2")]
+    ranked = fusion.rerank(pool, "anything")
+    assert [r["score"] for r in ranked] == [0.30, 0.11, 0.10]
+
+
+def test_a_named_participant_turns_are_boosted_over_the_other_side():
+    pool = [row(1, 0.20, "Ben"), row(5, 0.15, "Nebraas")]
+    assert order(pool, "What films did Nebraas watch?")[0] == ("c1", 5)
+    assert order(pool, "What films were watched?")[0] == ("c1", 1)
+
+
+def test_names_match_as_words_case_and_possessive_aside():
+    pool = [row(1, 0.20, "ben.smith"), row(5, 0.15, "Paola Rossi")]
+    assert order(pool, "PAOLA's favourite books")[0] == ("c1", 5)
+    assert order(pool, "Paolo's favourite books")[0] == ("c1", 1)  # another name: no boost
+
+
+def test_rows_without_authors_and_an_empty_pool():
+    assert fusion.rerank([], "q") == []
+    pool = [{**row(1, 0.2, "x"), "authors": []}, row(2, 0.1, "Ana")]
+    assert len(fusion.rerank(pool, "ana")) == 2
