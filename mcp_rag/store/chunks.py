@@ -230,8 +230,10 @@ def hybrid_search(
     Filters sit inside both arms' WHERE clauses; with pgvector's iterative index
     scans a selective filter still yields a full top-k instead of a thin one.
     The BM25 arm only scores chunks that share a term with the query (found
-    through the GIN index); see mcp_rag/search/fusion.py for how arms combine
-    and how the fused pool is reranked (neighbours, named authors) in Python.
+    through the GIN index), and reads them from chunk_terms, a narrow copy of
+    the lexical and filter columns (migration 0005): the wide chunks rows are
+    read only for the fused candidates. See mcp_rag/search/fusion.py for how arms
+    combine and how the fused pool is reranked (neighbours, named authors) in Python.
     """
     dim = int(dimension)
     where, params = _filter_sql(namespace, filters, conversation_id)
@@ -256,9 +258,9 @@ def hybrid_search(
         lex AS (
             SELECT id, row_number() OVER (ORDER BY score, id) AS rank
             FROM (
-                SELECT c.id, c.bm25 <#> :qsparse AS score
-                FROM chunks c WHERE c.terms && CAST(:qterms AS integer[]) AND {where}
-                ORDER BY c.bm25 <#> :qsparse, c.id LIMIT :depth
+                SELECT c.chunk_id AS id, c.bm25 <#> :qsparse AS score
+                FROM chunk_terms c WHERE c.terms && CAST(:qterms AS integer[]) AND {where}
+                ORDER BY c.bm25 <#> :qsparse, c.chunk_id LIMIT :depth
             ) l
         ),
         fused AS (

@@ -1,0 +1,93 @@
+"""Two servers, one run: search latency of A and B interleaved request by request.
+
+On a shared machine the load moves between two back-to-back runs; alternating
+A and B on the same questions (which one goes first alternates too) puts both
+under the same load. Also checks that A and B return the same hits with the
+same scores, which is what a speed-only change must keep.
+
+Each side is a data dir (e.g. a bench_search.py database) and optionally a
+source tree to run the server from (put first on PYTHONPATH), so the code of
+another commit can be compared with the working tree:
+
+    git archive HEAD | tar -x -C /tmp/mcp-rag-head
+    cp -a /var/tmp/mcp-rag-bench /var/tmp/mcp-rag-bench-head   # before B migrates it
+    python benchmarks/bench_ab.py \\
+        --a /var/tmp/mcp-rag-bench-head/search-100000 --a-code /tmp/mcp-rag-head \\
+        --b /var/tmp/mcp-rag-bench/search-100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_common import Server, load_average, summary_ms, write_result  # noqa: E402
+from bench_search import TOP_K, filters, questions  # noqa: E402
+
+
+def hits(resp: httpx.Response) -> list[tuple]:
+    resp.raise_for_status()
+    return [(h["conversation_id"], h["message_ids"], h["score"]) for h in resp.json()["hits"]]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--a", type=Path, required=True, help="data dir of server A")
+    parser.add_argument("--a-code", help="source tree to run A from (default: this checkout)")
+    parser.add_argument("--b", type=Path, required=True, help="data dir of server B")
+    parser.add_argument("--b-code", help="source tree to run B from (default: this checkout)")
+    parser.add_argument("--queries", type=int, default=150)
+    args = parser.parse_args()
+    qs = questions()
+    servers = {
+        "a": Server(args.a, env={"PYTHONPATH": args.a_code} if args.a_code else None),
+        "b": Server(args.b, env={"PYTHONPATH": args.b_code} if args.b_code else None),
+    }
+    lat = {(side, kind): [] for side in servers for kind in ("plain", "filtered")}
+    same, loads = 0, []
+    try:
+        clients = {}
+        for side, server in servers.items():
+            server.wait_ready()
+            clients[side] = httpx.Client(base_url=server.url, timeout=60)
+        for q in qs[:20]:  # warm: model, pool, caches
+            for http in clients.values():
+                http.post("/v1/search", json={"query": q, "top_k": TOP_K})
+        for i, q in enumerate(qs[20 : 20 + args.queries]):
+            order = ["a", "b"] if i % 2 else ["b", "a"]
+            for kind, extra in (("plain", {}), ("filtered", filters(i))):
+                got = {}
+                for side in order:
+                    started = time.perf_counter()
+                    resp = clients[side].post("/v1/search", json={"query": q, "top_k": TOP_K, **extra})
+                    lat[side, kind].append(time.perf_counter() - started)
+                    got[side] = hits(resp)
+                same += got["a"] == got["b"]
+            if i % 25 == 0:
+                loads.append(load_average())
+        for http in clients.values():
+            http.close()
+    finally:
+        for server in servers.values():
+            server.stop()
+    result = {
+        "a": {"data": str(args.a), "code": args.a_code or "this checkout"},
+        "b": {"data": str(args.b), "code": args.b_code or "this checkout"},
+        **{f"{side}_{kind}": summary_ms(v) for (side, kind), v in lat.items()},
+        "identical_hits": f"{same} of {2 * args.queries}",
+        "load_average": {"min": min(loads), "max": max(loads)},
+    }
+    path = write_result("bench_ab", result)
+    for (side, kind), v in lat.items():
+        s = summary_ms(v)
+        print(f"{side} {kind:8}  p50 {s['p50_ms']} ms  p95 {s['p95_ms']} ms")
+    print(f"identical hits and scores: {result['identical_hits']}; load {result['load_average']}  -> {path}")
+
+
+if __name__ == "__main__":
+    main()
