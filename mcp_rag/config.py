@@ -91,6 +91,11 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("MCP_RAG_DATABASE_READ_URL", "DATABASE_READ_URL", "database_read_url"),
     )
     db_pool_size: int = Field(5, ge=1, le=200)
+    embedded_shared_buffers: str = Field(
+        "256MB",
+        pattern=r"^[1-9][0-9]*(kB|MB|GB)$",
+        description="shared_buffers of the embedded PostgreSQL (e.g. 256MB, 2GB), applied from its next start",
+    )
     auto_migrate: bool = True
 
     host: str = "127.0.0.1"

@@ -22,7 +22,7 @@ def database_url(settings: Settings) -> str:
         return _postgres_url(settings.database_url, "DATABASE_URL")
     from mcp_rag.store import embedded
 
-    return embedded.start(settings.pgdata)
+    return embedded.start(settings.pgdata, shared_buffers=settings.embedded_shared_buffers)
 
 
 def read_url(settings: Settings) -> str:

@@ -106,8 +106,21 @@ def revive(pgdata: Path) -> None:
         _revive_lock.release()
 
 
-def start(pgdata: Path) -> str:
-    """Start (or join) the embedded server; return a SQLAlchemy URL for our database."""
+def _auto_conf(pgdata: Path) -> str:
+    try:
+        return (pgdata.expanduser().resolve() / "postgresql.auto.conf").read_text()
+    except OSError:
+        return ""
+
+
+def start(pgdata: Path, shared_buffers: str | None = None) -> str:
+    """Start (or join) the embedded server; return a SQLAlchemy URL for our database.
+
+    `shared_buffers` is written with ALTER SYSTEM and so applies from the
+    server's next start (it stops when the last mcp-rag process leaves). The
+    wheel's 128 MB holds neither the HNSW index of 100k chunks (~195 MB) nor
+    the BM25 table next to it; 256 MB does (docs/PERFORMANCE.md).
+    """
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     server = _server(pgdata)
     uri = server.get_uri()  # postgresql://postgres:@/postgres?host=<socket dir>
@@ -116,6 +129,8 @@ def start(pgdata: Path) -> str:
         exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}';")
         if "1 row" not in exists:
             server.psql(f"CREATE DATABASE {DATABASE};")
+        if shared_buffers and f"shared_buffers = '{shared_buffers}'" not in _auto_conf(pgdata):
+            server.psql(f"ALTER SYSTEM SET shared_buffers = '{shared_buffers}';")
     except Exception as exc:  # psql's CalledProcessError: the server went away or is broken
         log.warning("embedded PostgreSQL in %s does not answer: %s", pgdata, exc)
         raise Unavailable("the embedded PostgreSQL does not answer; see the server log") from exc
