@@ -5,7 +5,10 @@ Prints
     < 1 s), beside the same figure for a bare SDK server with no tools: the
     floor that importing the `mcp` SDK sets on this machine;
   - median and p95 latency of `search_conversations` on a warm server (the
-    database started and the embedding model loaded by earlier calls).
+    database started and the embedding model loaded by earlier calls);
+  - the same handshake over streamable HTTP at /mcp of a running `mcp-rag
+    serve`: a new client session's `initialize`, median of N sessions (the
+    server process, and so the SDK import, is already paid for).
 
 Runs against a throw-away data dir; nothing touches the network.
 
@@ -26,6 +29,9 @@ import time
 from pathlib import Path
 
 import anyio
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_common import Server  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MCP_RAG = str(Path(sys.executable).with_name("mcp-rag"))
@@ -97,6 +103,19 @@ async def search_latencies(env: dict[str, str], searches: int) -> list[float]:
         return latencies
 
 
+async def http_initialize(url: str, runs: int) -> list[float]:
+    """Seconds for a new SDK client session to finish `initialize` against /mcp."""
+    from mcp import Client
+
+    times = []
+    for _ in range(runs + 1):  # the first session warms the server's MCP app; not counted
+        started = time.perf_counter()
+        async with Client(f"{url}/mcp", mode="legacy", read_timeout_seconds=60) as client:  # legacy: a real initialize
+            times.append(time.perf_counter() - started)
+            assert client.server_info is not None and client.protocol_version, "no handshake"
+    return times[1:]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5, help="fresh processes to time the handshake of")
@@ -117,6 +136,17 @@ def main() -> None:
                 f"{statistics.median(cpu):.3f} s CPU (wall runs: {', '.join(f'{t:.2f}' for t in wall)})"
             )
         print("target: < 1 s wall for mcp-rag mcp")
+        server = Server(Path(data_dir))
+        try:
+            server.wait_ready()
+            handshakes = anyio.run(http_initialize, server.url, max(args.runs, 10))
+        finally:
+            server.stop()
+        print(
+            f"initialize over streamable HTTP (running serve, new client session): median "
+            f"{statistics.median(handshakes) * 1000:.1f} ms, max {max(handshakes) * 1000:.1f} ms "
+            f"({len(handshakes)} sessions)"
+        )
         latencies = sorted(anyio.run(search_latencies, env, args.searches))
         p95 = latencies[max(0, round(0.95 * len(latencies)) - 1)]
         print(
