@@ -16,6 +16,8 @@ paraphrases BM25 cannot see.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from mcp_rag.search import terms
 
 ARM_DEPTH = 60
@@ -57,7 +59,12 @@ def rerank(pool: list[dict], query: str) -> list[dict]:
         cid = r["conversation_id"]
         beside = max(ends.get((cid, r["first_seq"] - 1), 0.0), starts.get((cid, r["last_seq"] + 1), 0.0))
         score = r["score"] + NEIGHBOUR_WEIGHT * beside
-        if named and any(named.intersection(terms.terms(a)) for a in r["authors"] or ()):
+        if named and any(named.intersection(_name_terms(a)) for a in r["authors"] or ()):
             score *= AUTHOR_BOOST
         scored.append({**r, "score": score})
     return sorted(scored, key=lambda r: -r["score"])
+
+
+@lru_cache(maxsize=10_000)
+def _name_terms(author: str) -> frozenset[str]:
+    return frozenset(terms.terms(author))
