@@ -57,3 +57,15 @@ def service(session_service: Service) -> Service:
 def client(service: Service, settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(settings, service)) as c:
         yield c
+
+
+@pytest.fixture
+def scratch_url(service):
+    """A second database on the same embedded server, for destructive schema tests."""
+    with service.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("DROP DATABASE IF EXISTS mcp_rag_scratch"))
+        conn.execute(text("CREATE DATABASE mcp_rag_scratch"))
+    url = service.engine.url.set(database="mcp_rag_scratch").render_as_string(hide_password=False)
+    yield url
+    with service.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("DROP DATABASE IF EXISTS mcp_rag_scratch WITH (FORCE)"))

@@ -3,7 +3,6 @@ same rows and values as chunks, whoever writes or deletes them."""
 
 from __future__ import annotations
 
-import pytest
 from builders import make_conversation
 from sqlalchemy import text
 
@@ -47,17 +46,6 @@ def test_the_bm25_copy_follows_ingest_append_reingest_and_delete(service):
     check()
     service.delete_conversation("conv-1")
     assert check() == 0
-
-
-@pytest.fixture
-def scratch_url(service):
-    with service.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("DROP DATABASE IF EXISTS mcp_rag_terms_scratch"))
-        conn.execute(text("CREATE DATABASE mcp_rag_terms_scratch"))
-    url = service.engine.url.set(database="mcp_rag_terms_scratch").render_as_string(hide_password=False)
-    yield url
-    with service.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("DROP DATABASE IF EXISTS mcp_rag_terms_scratch WITH (FORCE)"))
 
 
 def test_migration_0005_copies_existing_chunks_and_its_downgrade_restores_0004(scratch_url):

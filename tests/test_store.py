@@ -8,18 +8,6 @@ from sqlalchemy import text
 from mcp_rag.store import db
 
 
-@pytest.fixture
-def scratch_url(service):
-    """A second database on the same embedded server, for destructive schema tests."""
-    with service.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("DROP DATABASE IF EXISTS mcp_rag_scratch"))
-        conn.execute(text("CREATE DATABASE mcp_rag_scratch"))
-    url = service.engine.url.set(database="mcp_rag_scratch").render_as_string(hide_password=False)
-    yield url
-    with service.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("DROP DATABASE IF EXISTS mcp_rag_scratch WITH (FORCE)"))
-
-
 def tables(url: str) -> set[str]:
     engine = db.make_engine(url, 1)
     with engine.connect() as conn:
