@@ -42,6 +42,7 @@ def main() -> None:
     parser.add_argument("--b", type=Path, required=True, help="data dir of server B")
     parser.add_argument("--b-code", help="source tree to run B from (default: this checkout)")
     parser.add_argument("--queries", type=int, default=150)
+    parser.add_argument("--name", default="bench_ab", help="result file: benchmarks/results/NAME.json")
     args = parser.parse_args()
     qs = questions()
     servers = {
@@ -49,7 +50,7 @@ def main() -> None:
         "b": Server(args.b, env={"PYTHONPATH": args.b_code} if args.b_code else None),
     }
     lat = {(side, kind): [] for side in servers for kind in ("plain", "filtered")}
-    same, loads = 0, []
+    same, overlap, loads = 0, 0.0, []
     try:
         clients = {}
         for side, server in servers.items():
@@ -68,6 +69,8 @@ def main() -> None:
                     lat[side, kind].append(time.perf_counter() - started)
                     got[side] = hits(resp)
                 same += got["a"] == got["b"]
+                a_hits, b_hits = ({(h[0], tuple(h[1])) for h in got[side]} for side in "ab")
+                overlap += len(a_hits & b_hits) / max(len(a_hits), 1)
             if i % 25 == 0:
                 loads.append(load_average())
         for http in clients.values():
@@ -80,13 +83,17 @@ def main() -> None:
         "b": {"data": str(args.b), "code": args.b_code or "this checkout"},
         **{f"{side}_{kind}": summary_ms(v) for (side, kind), v in lat.items()},
         "identical_hits": f"{same} of {2 * args.queries}",
+        "top_k_overlap": round(overlap / (2 * args.queries), 4),
         "load_average": {"min": min(loads), "max": max(loads)},
     }
-    path = write_result("bench_ab", result)
+    path = write_result(args.name, result)
     for (side, kind), v in lat.items():
         s = summary_ms(v)
         print(f"{side} {kind:8}  p50 {s['p50_ms']} ms  p95 {s['p95_ms']} ms")
-    print(f"identical hits and scores: {result['identical_hits']}; load {result['load_average']}  -> {path}")
+    print(
+        f"identical hits and scores: {result['identical_hits']}; top-{TOP_K} overlap {result['top_k_overlap']}; "
+        f"load {result['load_average']}  -> {path}"
+    )
 
 
 if __name__ == "__main__":

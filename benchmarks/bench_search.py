@@ -11,8 +11,10 @@
    the query-embedding cache never helps): unfiltered, then filtered by author
    (2% of chunks), source (20%) and time range (the last 5%), checking that
    every filtered request still returns a full top-k.
-4. Repeated queries (cache hits), 16 concurrent clients for --seconds, and the
-   bare query-embedding rate (this process, one query at a time) as the ceiling.
+4. Repeated queries (cache hits), 16 concurrent clients for --seconds (closed
+   loop: how fast a queue drains; the rate served within a p95 budget is
+   bench_throughput.py's open-loop sweep), and the bare query-embedding rate
+   (this process, one query at a time) as the ceiling.
 5. RSS of the server idle and under load, PostgreSQL PSS, table and index sizes.
 
     python benchmarks/bench_search.py --chunks 100000

@@ -5,9 +5,15 @@ Quick set (under 10 minutes on 2 cores; the 100k database is cached in
   - ingest end to end vs the bare embedding model (bench_ingest.py);
   - search at 100k chunks: warm p50/p95, filtered, 16 clients, start-up,
     memory, sizes (bench_search.py);
+  - search throughput at 100k: the highest open-loop rate with p95 <= 100 ms
+    over 16 connections, query micro-batching on (2 or 1 model calls at once)
+    and off in the same run, the
+    closed-loop 16-client figure and the bare query-embedding rate
+    (bench_throughput.py --quick, ~2 min);
   - MCP `initialize` over stdio (mcp_latency.py's handshake timer).
-`--full` adds all ten REALTALK conversations to the ingest figure and a 1M-chunk
-search database (building it takes a long while on 2 cores).
+`--full` adds all ten REALTALK conversations to the ingest figure, longer
+throughput steps, and a 1M-chunk search database (building it takes a long
+while on 2 cores).
 
 Each script writes benchmarks/results/<name>.json; this one also writes
 summary.json and, with matplotlib installed, docs/performance.png.
@@ -82,6 +88,7 @@ def table(results: dict) -> list[tuple[str, str, str, str]]:
                 _load(c),
             ),
         ]
+    rows += throughput_rows(results["throughput"])
     rows += [
         (
             "serve -> /ready (100k DB)",
@@ -102,6 +109,34 @@ def table(results: dict) -> list[tuple[str, str, str, str]]:
             "",
         ),
     ]
+    return rows
+
+
+def throughput_rows(t: dict) -> list[tuple[str, str, str, str]]:
+    bare = t["bare_query_embedding"]
+    rows = []
+    for arm, a in t["arms"].items():
+        steps = a["open_loop_steps"]
+        loads = [x for s in steps for x in s["load_average"]]
+        rate = a["max_rate_p95_within_budget"]
+        where = f"{rate}/s offered ({a['achieved_per_s_there']}/s, p95 {a['p95_ms_there']} ms)" if rate else "none"
+        c = a["closed_loop"]
+        rows.append(
+            (
+                f"search 100k open loop, {arm}",
+                f"max rate at p95 <= 100 ms: {where}; closed loop {c['requests_per_s']} req/s p95 {c['p95_ms']} ms",
+                "report vs bare embedding",
+                f"{min(loads)}-{max(loads)}",
+            )
+        )
+    rows.append(
+        (
+            "bare query embedding",
+            f"{bare['single_queries_per_s']} q/s one at a time, {bare['batch16_queries_per_s']} q/s in 16s",
+            "the ceiling",
+            f"{min(bare['load_average'])}-{max(bare['load_average'])}",
+        )
+    )
     return rows
 
 
@@ -148,11 +183,15 @@ def main() -> None:
     args = parser.parse_args()
     run("bench_ingest.py", *(["--full"] if args.full else []))
     run("bench_search.py", "--chunks", "100000", "--queries", "150")
+    run("bench_throughput.py", *([] if args.full else ["--quick"]))
     if args.full:
         run("bench_search.py", "--chunks", "1000000", "--queries", "200", "--seconds", "30")
     results = {
         "ingest": json.loads((RESULTS / "bench_ingest.json").read_text()),
         "search_100000": json.loads((RESULTS / "bench_search_100000.json").read_text()),
+        "throughput": json.loads(
+            (RESULTS / f"bench_throughput_100000{'' if args.full else '_quick'}.json").read_text()
+        ),
         "mcp_initialize": mcp_initialize(),
     }
     if args.full:

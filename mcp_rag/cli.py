@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import signal
@@ -14,8 +15,6 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from mcp_rag.config import Settings, load_settings
 from mcp_rag.errors import ConfigError, McpRagError
@@ -118,9 +117,19 @@ def serve(
 @app.command("mcp")
 def mcp_stdio() -> None:
     """Serve MCP over stdio, for Claude Desktop, Cursor, Codex (stdout carries protocol only)."""
-    from mcp_rag.mcp import run_stdio
-
-    run_stdio(_settings())
+    settings = _settings()
+    # Clients time the handshake from process start, and the `mcp` SDK's import (some 50k
+    # long-lived objects, mostly pydantic models) is most of it. The cyclic GC walking those
+    # objects again and again while they are built is wasted work (4% of the import's
+    # instructions, docs/PERFORMANCE.md): pause it for the import, then freeze what was
+    # built so later collections skip it.
+    gc.disable()
+    try:
+        from mcp_rag.mcp import run_stdio
+    finally:
+        gc.freeze()
+        gc.enable()
+    run_stdio(settings)
 
 
 def _read_records(path: Path) -> Iterator[tuple[str, Any]]:
@@ -148,6 +157,8 @@ def ingest(
     namespace: Annotated[str, typer.Option(help="Namespace to store into")] = "default",
 ) -> None:
     """Ingest conversations from JSON / JSON Lines files (our format; see README)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     service = _service()
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
@@ -196,7 +207,7 @@ def import_(
     """Import exports, detected from their content; re-running adds only what is new (see README, Importing)."""
     import time
 
-    from rich.progress import TaskProgressColumn
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
     from mcp_rag.errors import Invalid
 
@@ -385,6 +396,8 @@ def conversations_list(
     if as_json:
         out.print_json(page.model_dump_json())
         return
+    from rich.table import Table
+
     table = Table("id", "external id", "title", "source", "messages", "started")
     table.columns[0].no_wrap = True
     for c in page.items:
@@ -471,6 +484,8 @@ def tokens_create(
 @tokens_app.command("list")
 def tokens_list(namespace: Annotated[str | None, typer.Option(help="Only this namespace")] = None) -> None:
     """List tokens (never their secrets)."""
+    from rich.table import Table
+
     from mcp_rag import auth
 
     table = Table("id", "name", "namespace", "scopes", "prefix", "created", "last used", "revoked")
@@ -501,6 +516,8 @@ def tokens_revoke(token_id: Annotated[str, typer.Argument(help="Token id from `t
 @app.command()
 def reindex() -> None:
     """Re-embed every chunk with the configured embedding model."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
     service = _service()
     with Progress(TextColumn("re-embedding"), BarColumn(), MofNCompleteColumn(), console=err) as progress:
         task = progress.add_task("reindex", total=None)

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import platformdirs
-import yaml
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -63,6 +62,8 @@ class _YamlSource(PydanticBaseSettingsSource):
         path = config_file_for(env)
         self.values: dict[str, Any] = {}
         if path is not None:
+            import yaml  # only with a config file: keeps `mcp-rag mcp` start-up fast without one
+
             try:
                 raw = yaml.safe_load(path.read_text()) or {}
             except yaml.YAMLError as exc:
@@ -117,11 +118,22 @@ class Settings(BaseSettings):
     embedding_model: str = "all-MiniLM-L6-v2"
     embedding_batch_size: int = Field(32, ge=1, le=1024)
     embedding_threads: int = Field(0, ge=0, le=64)
+    query_model_calls: int = Field(
+        2,
+        ge=0,
+        le=64,
+        description="Search-query embeddings run at once; more queue and are embedded together; 0 = no limit",
+    )
 
     chunk_max_words: int = Field(120, ge=10, le=2000)
     # One turn per chunk measured best on REALTALK (docs/RETRIEVAL.md): small hits spend a reader's budget well.
     chunk_max_messages: int = Field(1, ge=1, le=100)
     chunk_context: int = Field(0, ge=0, le=20, description="Neighbouring turns indexed with each chunk, per side")
+    bm25_candidates: int = Field(
+        5000,
+        ge=0,
+        description="Chunks the BM25 arm scores before it keeps to the query's rarest terms; 0 = always all",
+    )
 
     openai_api_key: SecretStr | None = Field(
         None, validation_alias=AliasChoices("MCP_RAG_OPENAI_API_KEY", "OPENAI_API_KEY")

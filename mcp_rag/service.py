@@ -8,12 +8,14 @@ wait for PostgreSQL or the model.
 from __future__ import annotations
 
 import base64
+import contextvars
 import hashlib
 import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -74,7 +76,8 @@ class Service:
         self._engine: Engine | None = None
         self._read_engine: Engine | None = None
         self._embedder: Embedder | None = None
-        self.query_cache = QueryCache()
+        self.query_cache = QueryCache(model_calls=settings.query_model_calls)
+        self._query_threads = ThreadPoolExecutor(max_workers=16, thread_name_prefix="query-embed")
         self._lock = threading.Lock()
 
     # -- lazily built dependencies ------------------------------------------------
@@ -371,20 +374,28 @@ class Service:
     def _search(self, req: SearchRequest, namespace: str) -> SearchResult:
         started = time.perf_counter()
         self._ensure_model()
-        vector = self.query_cache.embed(self.embedder, req.query)
+        # The query embeds on another thread while this one runs the BM25 arm: they overlap.
+        # The copied context keeps the embedding's span (and logging context) in this request's trace.
+        in_context = contextvars.copy_context().run
+        vector = self._query_threads.submit(in_context, self.query_cache.embed, self.embedder, req.query)
+        filters = req.filters()
         with self.transaction(read_only=True) as conn:
             cid = None
             if req.conversation_id:
                 cid = _find(conn, namespace, req.conversation_id)
                 if cid is None:
                     raise NotFound(f"conversation {req.conversation_id!r} not found")
+            lexical = chunk_sql.lexical_arm(
+                conn, namespace, req.query, filters, cid, req.top_k, self.settings.bm25_candidates
+            )
             rows = chunk_sql.hybrid_search(
                 conn,
                 namespace,
                 req.query,
-                vector,
+                lexical,
+                vector.result(),
                 self.embedder.dimension,
-                req.filters(),
+                filters,
                 cid,
                 req.top_k,
             )

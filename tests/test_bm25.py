@@ -72,3 +72,15 @@ def test_bm25_arm_finds_a_rare_word_the_embedding_cannot_know(service):
     service.ingest(make_conversation(messages=messages))
     hit = service.search(SearchRequest(query="Chefchaouen", top_k=1)).hits[0]
     assert "m17" in hit.message_ids
+
+
+def test_candidate_terms_keep_every_term_within_the_budget():
+    weights, df = {1: 0.5, 2: 2.0, 3: 4.0}, {1: 600, 2: 300, 3: 10}
+    assert bm25.candidate_terms(weights, df, budget=910) == [1, 2, 3]
+    assert bm25.candidate_terms(weights, df, budget=0) == [1, 2, 3]  # 0: no limit
+
+
+def test_candidate_terms_past_the_budget_keep_the_rarest_that_fit():
+    weights, df = {1: 0.5, 2: 2.0, 3: 4.0}, {1: 600, 2: 300, 3: 10}
+    assert bm25.candidate_terms(weights, df, budget=400) == [2, 3]
+    assert bm25.candidate_terms(weights, df, budget=5) == [3]  # never none: the rarest term stays

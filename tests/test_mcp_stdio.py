@@ -154,3 +154,59 @@ def test_initialize_and_tools_list_never_wait_for_the_database(env, raw):
     assert "Service unavailable: database unreachable" in failed["content"][0]["text"]
     assert len(session.request(rpc(3, "tools/list"))["result"]["tools"]) == len(TOOLS)
     assert session.close() == 0
+
+
+# What the `initialize` answer must not wait for: the database, the embedding model, the
+# REST app, our service layer, and the CLI's progress bars and tables. The SDK itself
+# brings starlette, uvicorn and opentelemetry's API; those are its floor, not ours.
+NOT_ON_THE_HANDSHAKE_PATH = (
+    "sqlalchemy",
+    "psycopg",
+    "onnxruntime",
+    "numpy",
+    "tokenizers",
+    "fastapi",
+    "prometheus_client",
+    "opentelemetry.sdk",
+    "yaml",
+    "rich.progress",
+    "rich.table",
+    "mcp_rag.service",
+    "mcp_rag.store",
+    "mcp_rag.embed",
+    "mcp_rag.api",
+    "mcp_rag.auth",
+    "mcp_rag.metrics",
+    "mcp_rag.tracing",
+)
+
+LIST_MODULES_AT_EXIT = """
+import atexit, json, os, sys
+atexit.register(lambda: open(os.environ["MODULES_OUT"], "w").write(json.dumps(sorted(sys.modules))))
+sys.argv = ["mcp-rag", "mcp"]
+from mcp_rag.cli import main
+main()
+"""
+
+
+def test_the_handshake_imports_no_database_model_or_web_app(tmp_path):
+    # `mcp-rag mcp` as the console script runs it, started in a folder with no config/ (as
+    # MCP clients start it), asked to initialize and then closed: every module it imported
+    # by then is listed when it exits.
+    out = tmp_path / "modules.json"
+    env = {**os.environ, "MCP_RAG_DATA_DIR": str(tmp_path / "data"), "MCP_RAG_ENV": "test", "MODULES_OUT": str(out)}
+    done = subprocess.run(
+        [sys.executable, "-c", LIST_MODULES_AT_EXIT],
+        input=json.dumps(INITIALIZE) + "\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[0])["result"]["serverInfo"]["name"] == "mcp-rag"
+    modules = json.loads(out.read_text())
+    assert "mcp_rag.mcp" in modules  # the hook saw the real server
+    loaded = [m for m in modules if any(m == p or m.startswith(p + ".") for p in NOT_ON_THE_HANDSHAKE_PATH)]
+    assert loaded == []

@@ -1,13 +1,19 @@
 """The query-embedding cache: a repeated query is not embedded again, entries are
-kept per model, the oldest go first, and cached vectors cannot be changed."""
+kept per model, the oldest go first, and cached vectors cannot be changed.
+Queries that arrive while the model is busy are embedded together, in one call,
+with the same vectors as alone."""
 
 from __future__ import annotations
+
+import threading
+import time
 
 import numpy as np
 import pytest
 
 from mcp_rag import metrics
-from mcp_rag.embed import QueryCache
+from mcp_rag.embed import Embedder, QueryCache, get_embedder
+from mcp_rag.errors import Unavailable
 from mcp_rag.models import ConversationIn, SearchRequest
 from mcp_rag.service import Service
 
@@ -69,3 +75,121 @@ def test_cached_vectors_are_read_only():
     vector = QueryCache().embed(LengthEmbedder("a"), "hello")
     with pytest.raises(ValueError):
         vector[0] = 0
+
+
+# -- micro-batching of concurrent query embeddings (real model, real threads) -----------
+class GatedModel:
+    """The real ONNX model, counted. Its first `hold` calls keep the model busy until the
+    test opens the gate, so the queries that arrive meanwhile must queue behind them."""
+
+    def __init__(self, inner: Embedder, fail_after_first: bool = False, hold: int = 1):
+        self.inner = inner
+        self.name = inner.name
+        self.dimension = inner.dimension
+        self.batches: list[list[str]] = []
+        self.callers: list[int] = []
+        self.busy = threading.Event()
+        self.gate = threading.Event()
+        self.fail_after_first = fail_after_first
+        self.hold = hold
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self.batches.append(list(texts))
+        self.callers.append(threading.get_ident())
+        if len(self.batches) <= self.hold:
+            if len(self.batches) == self.hold:
+                self.busy.set()
+            assert self.gate.wait(30)
+        elif self.fail_after_first:
+            raise Unavailable("model crashed")
+        return self.inner.embed(texts)
+
+
+@pytest.fixture(scope="module")
+def minilm(settings) -> Embedder:
+    return get_embedder(settings)
+
+
+def _embed_concurrently(cache: QueryCache, model: GatedModel, first: str, others: list[str]) -> dict:
+    """`first` (one thread per held call) occupies the model; `others` arrive while it is busy.
+    Returns slot -> vector or exception (slot -1 and below: the first queries)."""
+    results: dict = {}
+
+    def ask(query: str, slot: int) -> None:
+        try:
+            results[slot] = cache.embed(model, query)
+        except Exception as exc:
+            results[slot] = exc
+
+    leads = [threading.Thread(target=ask, args=(f"{first} {k}", -1 - k)) for k in range(model.hold)]
+    for t in leads:
+        t.start()
+    assert model.busy.wait(30)
+    threads = [threading.Thread(target=ask, args=(q, i)) for i, q in enumerate(others)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)  # let them reach the queue; a late one only makes one more (still batched) call
+    model.gate.set()
+    for t in [*leads, *threads]:
+        t.join(60)
+        assert not t.is_alive()
+    return results
+
+
+def test_queries_arriving_while_the_model_is_busy_are_embedded_together_and_equal_solo_vectors(minilm):
+    model = GatedModel(minilm)
+    queries = [f"when did we talk about topic {i} last spring" for i in range(12)]
+    results = _embed_concurrently(QueryCache(model_calls=1), model, "what is the plan for friday", queries)
+    assert len(model.batches) <= 3  # 13 queries, 1 + (usually) 1 model calls
+    assert max(len(b) for b in model.batches) >= 6
+    for i, query in enumerate(queries):
+        solo = minilm.embed([query])[0]
+        assert np.allclose(results[i], solo, rtol=0, atol=1e-6)  # measured bit-identical
+
+
+def test_without_batching_every_concurrent_query_is_its_own_model_call(minilm):
+    model = GatedModel(minilm)
+    queries = [f"who booked the hotel in city {i}" for i in range(6)]
+    _embed_concurrently(QueryCache(model_calls=0), model, "what is the plan for friday", queries)
+    assert sorted(len(b) for b in model.batches) == [1] * 7
+
+
+def test_identical_queries_in_flight_share_one_embedding(minilm):
+    model = GatedModel(minilm)
+    queries = ["where do we ski in march"] * 8 + ["who pays for the boat"] * 4
+    results = _embed_concurrently(QueryCache(model_calls=1), model, "what is the plan for friday", queries)
+    embedded = [t for batch in model.batches[1:] for t in batch]
+    assert sorted(embedded) == ["where do we ski in march", "who pays for the boat"]
+    assert all(results[i] is results[0] for i in range(8))
+    assert np.array_equal(results[8], minilm.embed(["who pays for the boat"])[0])
+
+
+def test_a_model_error_reaches_every_query_of_the_batch_and_is_not_cached(minilm):
+    model = GatedModel(minilm, fail_after_first=True)
+    cache = QueryCache(model_calls=1)
+    queries = [f"budget review number {i}" for i in range(5)]
+    results = _embed_concurrently(cache, model, "what is the plan for friday", queries)
+    assert isinstance(results[-1], np.ndarray)  # the first call itself succeeded
+    assert all(isinstance(results[i], Unavailable) for i in range(5))
+    model.fail_after_first = False
+    assert np.array_equal(cache.embed(model, queries[0]), minilm.embed([queries[0]])[0])
+
+
+def test_a_lone_query_is_embedded_at_once_by_its_own_thread(minilm):
+    model = GatedModel(minilm)
+    model.gate.set()
+    vector = QueryCache(model_calls=1).embed(model, "just one question")
+    assert model.batches == [["just one question"]]
+    assert model.callers == [threading.get_ident()]
+    assert np.array_equal(vector, minilm.embed(["just one question"])[0])
+
+
+def test_with_two_model_calls_two_queries_run_at_once_and_later_ones_batch_behind_them(minilm):
+    model = GatedModel(minilm, hold=2)  # both held calls must be under way at once, or the test times out
+    queries = [f"which museum did we visit in town {i}" for i in range(8)]
+    cache = QueryCache(model_calls=2)  # the default setting
+    results = _embed_concurrently(cache, model, "what is the plan for friday", queries)
+    assert [len(b) for b in model.batches[:2]] == [1, 1]
+    assert len(model.batches) <= 4
+    for i, query in enumerate(queries):
+        assert np.array_equal(results[i], minilm.embed([query])[0])

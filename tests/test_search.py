@@ -8,6 +8,7 @@ from builders import make_conversation
 from mcp_rag.errors import NotFound
 from mcp_rag.models import ConversationIn, SearchRequest
 from mcp_rag.search import fusion
+from mcp_rag.store import chunks as chunk_sql
 
 TOPICS = [
     "I adopted a puppy named Biscuit from the shelter.",
@@ -107,3 +108,27 @@ def test_a_named_participant_answer_outranks_the_question_that_repeats_the_words
     monkeypatch.setattr(fusion, "AUTHOR_BOOST", 1.0)
     monkeypatch.setattr(fusion, "NEIGHBOUR_WEIGHT", 0.0)
     assert service.search(request).hits[0].message_ids == ["q"]  # what plain fusion returns
+
+
+def test_bm25_arm_past_its_budget_scores_the_rarest_terms_chunks_but_stays_exact_in_a_conversation(
+    service, monkeypatch
+):
+    """Forty turns say "garden", three also say "tulips": with a budget of 10 the arm
+    scores only the tulip turns (exact BM25, best first); scoped to the conversation it
+    scores them all; and a filter none of the tulip turns pass still gets a full top-k."""
+    messages = [
+        {"id": f"g{i}", "author": "Ana", "content": f"The garden needs water again, day {i}."} for i in range(40)
+    ]
+    messages += [{"id": f"t{i}", "author": "Ben", "content": "Tulips " * (i + 1) + "in the garden."} for i in range(3)]
+    conv = service.ingest(make_conversation(messages=messages))
+    query, no_filters = "tulips in the garden", SearchRequest(query="x").filters()
+    with service.transaction(read_only=True) as conn:
+        exact = chunk_sql.lexical_arm(conn, "default", query, no_filters, None, 10, 0)
+        budgeted = chunk_sql.lexical_arm(conn, "default", query, no_filters, None, 10, 10)
+        scoped = chunk_sql.lexical_arm(conn, "default", query, no_filters, conv.id, 10, 10)
+    assert len(exact) == 43
+    assert budgeted == exact[:3]  # the three tulip turns, in exact BM25 order
+    assert scoped == exact
+    monkeypatch.setattr(service.settings, "bm25_candidates", 10)
+    hits = service.search(SearchRequest(query=query, author="Ana", top_k=5)).hits
+    assert len(hits) == 5 and all(h.authors == ["Ana"] for h in hits)

@@ -43,3 +43,26 @@ def idf(df: int, docs: int) -> float:
 def query_weights(counts: Counter[int], df: Mapping[int, int], docs: int) -> dict[int, float]:
     """idf of each query term found in the corpus (a term no chunk has cannot match)."""
     return {t: idf(df[t], docs) for t in counts if df.get(t)}
+
+
+def candidate_terms(weights: Mapping[int, float], df: Mapping[int, int], budget: int) -> list[int]:
+    """The query terms whose chunks the BM25 arm scores: all of them while their
+    document frequencies sum to at most `budget` (0: no limit), else the rarest
+    ones that fit (at least the rarest one).
+
+    The chunks left out hold only the query's commonest terms, the ones with
+    the lowest idf, so they rarely reach the arm's top ranks; every chunk that
+    is scored gets its exact BM25 over all the query's terms. It bounds the
+    arm's work on large namespaces, where a common word matches a large share
+    of the chunks and exact BM25 must score them all (docs/PERFORMANCE.md).
+    """
+    ordered = sorted(weights, key=lambda t: (df[t], t))
+    if budget <= 0 or sum(df[t] for t in ordered) <= budget:
+        return sorted(ordered)
+    chosen, total = [], 0
+    for term in ordered:
+        if chosen and total + df[term] > budget:
+            break
+        chosen.append(term)
+        total += df[term]
+    return sorted(chosen)

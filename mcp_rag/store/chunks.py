@@ -132,40 +132,23 @@ def insert(
     drafts: Sequence[ChunkDraft],
     vectors: np.ndarray,
 ) -> None:
+    """Write a conversation's chunks in one binary COPY.
+
+    One statement, so the statistics and chunk_terms triggers run once with
+    every new row in their transition table; an INSERT per chunk ran them per
+    chunk, updating the namespace's corpus_stats row (and the shared term_stats
+    rows) once per chunk inside one transaction. Binary also skips formatting
+    384 floats a chunk as text.
+    """
     if not drafts:
         return
     lexical = _lexical(drafts, *corpus_stats(conn, namespace))
-    stmt = text(
-        """
-        INSERT INTO chunks (conversation_id, namespace, source, first_seq, last_seq, message_ids,
-                            authors, roles, started_at, ended_at, text, embedding, terms, n_terms, bm25)
-        VALUES (:cid, :ns, :source, :first, :last, :mids, :authors, :roles, :start, :end,
-                :text, :embedding, :terms, :n_terms, :bm25)
-        """
-    ).bindparams(bindparam("embedding", type_=Vector()), bindparam("bm25", type_=SPARSEVEC()))
-    conn.execute(
-        stmt,
-        [
-            {
-                "cid": conversation_id,
-                "ns": namespace,
-                "source": source,
-                "first": d.first_seq,
-                "last": d.last_seq,
-                "mids": d.message_ids,
-                "authors": d.authors,
-                "roles": d.roles,
-                "start": d.started_at,
-                "end": d.ended_at,
-                "text": d.text,
-                "embedding": v,
-                "terms": ids,
-                "n_terms": n,
-                "bm25": sparse,
-            }
-            for d, v, (ids, n, sparse) in zip(drafts, vectors, lexical, strict=True)
-        ],
-    )
+    rows = [
+        (conversation_id, namespace, source, d.first_seq, d.last_seq, d.message_ids, d.authors, d.roles,
+         d.started_at, d.ended_at, d.text, v, ids, n, sparse)
+        for d, v, (ids, n, sparse) in zip(drafts, vectors, lexical, strict=True)
+    ]  # fmt: skip
+    _copy_rows(conn, rows)
 
 
 def _filter_sql(namespace: str, filters: SearchFilters, conversation_id: UUID | None):
@@ -198,8 +181,12 @@ def _filter_sql(namespace: str, filters: SearchFilters, conversation_id: UUID | 
     return " AND ".join(clauses), params
 
 
-def query_vector(conn: Connection, namespace: str, query: str) -> tuple[list[int], SparseVector]:
-    """The query's term ids and its BM25 idf vector against the namespace's statistics."""
+def _depth(top_k: int) -> int:
+    return max(fusion.ARM_DEPTH, top_k)
+
+
+def query_terms(conn: Connection, namespace: str, query: str) -> tuple[dict[int, float], dict[int, int]]:
+    """The query's BM25 idf weights against the namespace's statistics, and the terms' document frequencies."""
     counts = terms.term_counts(query)
     # One round trip for the corpus size and the terms' document frequencies (both on every search).
     rows = conn.execute(
@@ -210,35 +197,70 @@ def query_vector(conn: Connection, namespace: str, query: str) -> tuple[list[int
         {"ns": namespace, "ids": sorted(counts)},
     ).all()
     docs = next((int(n) for term, n in rows if term is None), 0)
-    dfs = {term: n for term, n in rows if term is not None}
-    weights = bm25.query_weights(counts, dfs, docs)
-    return sorted(weights), SparseVector(weights, terms.SPACE)
+    dfs = {term: int(n) for term, n in rows if term is not None}
+    return bm25.query_weights(counts, dfs, docs), dfs
+
+
+def lexical_arm(
+    conn: Connection,
+    namespace: str,
+    query: str,
+    filters: SearchFilters,
+    conversation_id: UUID | None,
+    top_k: int,
+    candidate_budget: int,
+) -> list[int]:
+    """The BM25 arm: ids of the best-scoring chunks, best first.
+
+    It scores the chunks that share a term with the query, found through the
+    GIN index on chunk_terms (a narrow copy of the lexical and filter columns,
+    migration 0005), so it never reads the wide chunks rows. Past
+    `candidate_budget` such chunks in the namespace, only those holding the
+    query's rarest terms are scored (bm25.candidate_terms); their scores stay
+    exact BM25 over every query term. A short arm is fine: the vector arm fills
+    the fused pool, filters or not. Inside one conversation BM25 is always
+    exact: the conversation index (migration 0006) bounds the work instead.
+    """
+    weights, dfs = query_terms(conn, namespace, query)
+    if not weights:
+        return []
+    where, params = _filter_sql(namespace, filters, conversation_id)
+    depth = _depth(top_k)
+    stmt = text(
+        f"""
+        SELECT c.chunk_id FROM chunk_terms c
+        WHERE c.terms && CAST(:qterms AS integer[]) AND {where}
+        ORDER BY c.bm25 <#> :qsparse, c.chunk_id LIMIT :depth
+        """
+    ).bindparams(bindparam("qsparse", type_=SPARSEVEC()))
+    params.update(qsparse=SparseVector(weights, terms.SPACE), depth=depth)
+    budget = 0 if conversation_id is not None else candidate_budget
+    chosen = bm25.candidate_terms(weights, dfs, budget)
+    return list(conn.execute(stmt, {**params, "qterms": chosen}).scalars())
 
 
 def hybrid_search(
     conn: Connection,
     namespace: str,
     query: str,
-    query_vector_: np.ndarray,
+    lexical: Sequence[int],
+    query_vector: np.ndarray,
     dimension: int,
     filters: SearchFilters,
     conversation_id: UUID | None,
     top_k: int,
 ) -> list[dict]:
-    """Vector arm (HNSW, cosine) and BM25 arm (GIN on terms, sparse inner product), fused.
+    """The vector arm (HNSW, cosine) fused with the BM25 arm's ranked ids (`lexical_arm`).
 
-    Filters sit inside both arms' WHERE clauses; with pgvector's iterative index
-    scans a selective filter still yields a full top-k instead of a thin one.
-    The BM25 arm only scores chunks that share a term with the query (found
-    through the GIN index), and reads them from chunk_terms, a narrow copy of
-    the lexical and filter columns (migration 0005): the wide chunks rows are
-    read only for the fused candidates. See mcp_rag/search/fusion.py for how arms
-    combine and how the fused pool is reranked (neighbours, named authors) in Python.
+    Filters sit inside the vector arm's WHERE clause too; with pgvector's
+    iterative index scans a selective filter still yields a full top-k instead
+    of a thin one. The wide chunks rows are read only for the fused candidates.
+    See mcp_rag/search/fusion.py for how arms combine and how the fused pool is
+    reranked (neighbours, named authors) in Python.
     """
     dim = int(dimension)
     where, params = _filter_sql(namespace, filters, conversation_id)
-    depth = max(fusion.ARM_DEPTH, top_k)
-    qterms, qsparse = query_vector(conn, namespace, query)
+    depth = _depth(top_k)
     # Transaction-local (SET LOCAL), in one round trip.
     conn.execute(
         text(
@@ -256,12 +278,7 @@ def hybrid_search(
             ) v
         ),
         lex AS (
-            SELECT id, row_number() OVER (ORDER BY score, id) AS rank
-            FROM (
-                SELECT c.chunk_id AS id, c.bm25 <#> :qsparse AS score
-                FROM chunk_terms c WHERE c.terms && CAST(:qterms AS integer[]) AND {where}
-                ORDER BY c.bm25 <#> :qsparse, c.chunk_id LIMIT :depth
-            ) l
+            SELECT id, rank FROM unnest(CAST(:lexical AS bigint[])) WITH ORDINALITY AS l(id, rank)
         ),
         fused AS (
             SELECT id, coalesce(:w_vec / (:rrf_k + vec.rank), 0)
@@ -274,17 +291,18 @@ def hybrid_search(
         FROM fused f JOIN chunks c ON c.id = f.id JOIN conversations conv ON conv.id = c.conversation_id
         ORDER BY f.score DESC, c.conversation_id, c.first_seq
     """
-    stmt = text(sql).bindparams(bindparam("qvec", type_=Vector()), bindparam("qsparse", type_=SPARSEVEC()))
+    stmt = text(sql).bindparams(bindparam("qvec", type_=Vector()))
     params.update(
-        qvec=query_vector_,
-        qsparse=qsparse,
-        qterms=qterms,
+        qvec=query_vector,
+        lexical=list(lexical),
         depth=depth,
         rrf_k=float(fusion.RRF_K),
         w_vec=fusion.VECTOR_WEIGHT,
         w_lex=fusion.LEXICAL_WEIGHT,
     )
-    pool = [dict(r) for r in conn.execute(stmt, params).mappings()]
+    result = conn.execute(stmt, params)
+    keys = list(result.keys())
+    pool = [dict(zip(keys, row, strict=True)) for row in result.all()]
     hits = fusion.rerank(pool, query)[:top_k]
     for hit in hits:
         del hit["first_seq"], hit["last_seq"]
@@ -304,3 +322,50 @@ def set_embeddings(conn: Connection, ids: Sequence[int], vectors: np.ndarray) ->
         bindparam("embedding", type_=Vector())
     )
     conn.execute(stmt, [{"id": i, "embedding": v} for i, v in zip(ids, vectors, strict=True)])
+
+
+_COPY_COLUMNS = (
+    "conversation_id, namespace, source, first_seq, last_seq, message_ids, authors, roles, "
+    "started_at, ended_at, text, embedding, terms, n_terms, bm25"
+)
+_COPY_TYPES = ["uuid", "text", "text", "int4", "int4", "text[]", "text[]", "text[]"]
+_COPY_TYPES += ["timestamptz", "timestamptz", "text", "vector", "int4[]", "int4", "sparsevec"]
+_COPY_SQL = f"COPY chunks ({_COPY_COLUMNS}) FROM STDIN WITH (FORMAT BINARY)"
+
+
+def _copy_rows(conn: Connection, rows: list[tuple]) -> None:
+    """COPY rows (in _COPY_COLUMNS order) into chunks, inside `conn`'s transaction.
+
+    psycopg's errors are raised as SQLAlchemy's, as `conn.execute` would, so the
+    service maps them the same way (bad value → Invalid, deadlock → retried)."""
+    import psycopg
+    from sqlalchemy.exc import DBAPIError
+
+    raw = conn.connection.driver_connection
+    try:
+        with raw.cursor() as cur:
+            _register_vector_types(cur, conn.connection.info)
+            with cur.copy(_COPY_SQL) as copy:
+                copy.set_types(_COPY_TYPES)
+                for row in rows:
+                    copy.write_row(row)
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(_COPY_SQL, None, exc, psycopg.Error) from exc
+
+
+def _register_vector_types(cursor, connection_info: dict) -> None:
+    """pgvector's binary dumpers, on this cursor only: the connection's other
+    statements keep binding vectors as SQLAlchemy's `Vector` type does (text).
+    The types' oids are looked up once per pooled connection."""
+    from pgvector.psycopg.sparsevec import register_sparsevec_info
+    from pgvector.psycopg.vector import register_vector_info
+    from psycopg.types import TypeInfo
+
+    infos = connection_info.get("pgvector_types")
+    if infos is None:
+        infos = connection_info["pgvector_types"] = (
+            TypeInfo.fetch(cursor.connection, "vector"),
+            TypeInfo.fetch(cursor.connection, "sparsevec"),
+        )
+    register_vector_info(cursor, infos[0])
+    register_sparsevec_info(cursor, infos[1])
