@@ -91,7 +91,9 @@ class Settings(BaseSettings):
         None,
         validation_alias=AliasChoices("MCP_RAG_DATABASE_READ_URL", "DATABASE_READ_URL", "database_read_url"),
     )
-    db_pool_size: int = Field(5, ge=1, le=200)
+    # Connections kept open per process. Overflow connections (twice as many) are closed when
+    # returned; at 5, a burst of 16 searches reopened connections all the time (docs/PERFORMANCE.md).
+    db_pool_size: int = Field(16, ge=1, le=200)
     embedded_shared_buffers: str = Field(
         "256MB",
         pattern=r"^[1-9][0-9]*(kB|MB|GB)$",

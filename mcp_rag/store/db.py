@@ -40,7 +40,7 @@ def _postgres_url(raw: str, setting: str) -> str:
     return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
 
 
-def make_engine(url: str, pool_size: int = 5) -> Engine:
+def make_engine(url: str, pool_size: int = 16) -> Engine:
     return create_engine(
         url,
         pool_size=pool_size,
