@@ -107,16 +107,10 @@ def build(data_dir: Path, n: int) -> dict:
             convs = {}
             for cid, source in cur.fetchall():
                 convs[len(convs)] = (cid, source)
-            columns = (
-                "conversation_id, namespace, source, first_seq, last_seq, message_ids, authors, roles, "
-                "started_at, ended_at, text, embedding, terms, n_terms, bm25"
-            )
-            types = ["uuid", "text", "text", "int4", "int4", "text[]", "text[]", "text[]"]
-            types += ["timestamptz", "timestamptz", "text", "vector", "int4[]", "int4", "sparsevec"]
             step = SPAN / n
             block = 10_000
-            with cur.copy(f"COPY chunks ({columns}) FROM STDIN WITH (FORMAT BINARY)") as copy:
-                copy.set_types(types)
+            with cur.copy(chunk_sql.COPY_SQL) as copy:  # the product's own row layout
+                copy.set_types(chunk_sql.COPY_TYPES)
                 for lo in range(0, n, block):
                     vecs = _vectors(rng, centers, min(block, n - lo))
                     for j in range(lo, min(lo + block, n)):

@@ -56,11 +56,10 @@ def candidate_terms(weights: Mapping[int, float], df: Mapping[int, int], budget:
     arm's work on large namespaces, where a common word matches a large share
     of the chunks and exact BM25 must score them all (docs/PERFORMANCE.md).
     """
-    ordered = sorted(weights, key=lambda t: (df[t], t))
-    if budget <= 0 or sum(df[t] for t in ordered) <= budget:
-        return sorted(ordered)
+    if budget <= 0:
+        return sorted(weights)
     chosen, total = [], 0
-    for term in ordered:
+    for term in sorted(weights, key=lambda t: (df[t], t)):
         if chosen and total + df[term] > budget:
             break
         chosen.append(term)

@@ -324,17 +324,17 @@ def set_embeddings(conn: Connection, ids: Sequence[int], vectors: np.ndarray) ->
     conn.execute(stmt, [{"id": i, "embedding": v} for i, v in zip(ids, vectors, strict=True)])
 
 
-_COPY_COLUMNS = (
-    "conversation_id, namespace, source, first_seq, last_seq, message_ids, authors, roles, "
-    "started_at, ended_at, text, embedding, terms, n_terms, bm25"
+# A chunk row as binary COPY writes it: `insert` here, and the bulk load of benchmarks/bench_search.py.
+COPY_SQL = (
+    "COPY chunks (conversation_id, namespace, source, first_seq, last_seq, message_ids, authors, roles, "
+    "started_at, ended_at, text, embedding, terms, n_terms, bm25) FROM STDIN WITH (FORMAT BINARY)"
 )
-_COPY_TYPES = ["uuid", "text", "text", "int4", "int4", "text[]", "text[]", "text[]"]
-_COPY_TYPES += ["timestamptz", "timestamptz", "text", "vector", "int4[]", "int4", "sparsevec"]
-_COPY_SQL = f"COPY chunks ({_COPY_COLUMNS}) FROM STDIN WITH (FORMAT BINARY)"
+COPY_TYPES = ["uuid", "text", "text", "int4", "int4", "text[]", "text[]", "text[]"]
+COPY_TYPES += ["timestamptz", "timestamptz", "text", "vector", "int4[]", "int4", "sparsevec"]
 
 
 def _copy_rows(conn: Connection, rows: list[tuple]) -> None:
-    """COPY rows (in _COPY_COLUMNS order) into chunks, inside `conn`'s transaction.
+    """COPY rows (in COPY_SQL's column order) into chunks, inside `conn`'s transaction.
 
     psycopg's errors are raised as SQLAlchemy's, as `conn.execute` would, so the
     service maps them the same way (bad value → Invalid, deadlock → retried)."""
@@ -345,12 +345,12 @@ def _copy_rows(conn: Connection, rows: list[tuple]) -> None:
     try:
         with raw.cursor() as cur:
             _register_vector_types(cur, conn.connection.info)
-            with cur.copy(_COPY_SQL) as copy:
-                copy.set_types(_COPY_TYPES)
+            with cur.copy(COPY_SQL) as copy:
+                copy.set_types(COPY_TYPES)
                 for row in rows:
                     copy.write_row(row)
     except psycopg.Error as exc:
-        raise DBAPIError.instance(_COPY_SQL, None, exc, psycopg.Error) from exc
+        raise DBAPIError.instance(COPY_SQL, None, exc, psycopg.Error) from exc
 
 
 def _register_vector_types(cursor, connection_info: dict) -> None:
