@@ -132,9 +132,10 @@ class Settings(BaseSettings):
     chunk_max_messages: int = Field(1, ge=1, le=100)
     chunk_context: int = Field(0, ge=0, le=20, description="Neighbouring turns indexed with each chunk, per side")
     bm25_candidates: int = Field(
-        5000,
+        1000,
         ge=0,
-        description="Chunks the BM25 arm scores before it keeps to the query's rarest terms; 0 = always all",
+        description="Chunks the BM25 arm scores before it keeps to the query's rarest terms "
+        "(all of them together when even the rarest alone is past it); 0 = always all",
     )
 
     openai_api_key: SecretStr | None = Field(

@@ -46,6 +46,7 @@ from mcp_rag.models import (
     Transcript,
     check_reference,
 )
+from mcp_rag.search import fusion
 from mcp_rag.store import chunks as chunk_sql
 from mcp_rag.store import conversations as conv_sql
 from mcp_rag.store import db
@@ -385,20 +386,17 @@ class Service:
                 cid = _find(conn, namespace, req.conversation_id)
                 if cid is None:
                     raise NotFound(f"conversation {req.conversation_id!r} not found")
+            chunk_sql.tune_vector_scan(conn, req.top_k)
             lexical = chunk_sql.lexical_arm(
                 conn, namespace, req.query, filters, cid, req.top_k, self.settings.bm25_candidates
             )
-            rows = chunk_sql.hybrid_search(
-                conn,
-                namespace,
-                req.query,
-                lexical,
-                vector.result(),
-                self.embedder.dimension,
-                filters,
-                cid,
-                req.top_k,
+            # Only the vector arm waits for the query's vector.
+            semantic = chunk_sql.vector_arm(
+                conn, namespace, vector.result(), self.embedder.dimension, filters, cid, req.top_k
             )
+        rows = fusion.rerank(fusion.fuse(semantic, lexical), req.query)[: req.top_k]
+        for row in rows:
+            del row["first_seq"], row["last_seq"]
         return SearchResult(
             query=req.query,
             hits=[Hit(**r) for r in rows],

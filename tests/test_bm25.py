@@ -76,11 +76,21 @@ def test_bm25_arm_finds_a_rare_word_the_embedding_cannot_know(service):
 
 def test_candidate_terms_keep_every_term_within_the_budget():
     weights, df = {1: 0.5, 2: 2.0, 3: 4.0}, {1: 600, 2: 300, 3: 10}
-    assert bm25.candidate_terms(weights, df, budget=910) == [1, 2, 3]
-    assert bm25.candidate_terms(weights, df, budget=0) == [1, 2, 3]  # 0: no limit
+    assert bm25.candidate_terms(weights, df, budget=910, docs=1000) == ([1, 2, 3], False)
+    assert bm25.candidate_terms(weights, df, budget=0, docs=1000) == ([1, 2, 3], False)  # 0: no limit
 
 
 def test_candidate_terms_past_the_budget_keep_the_rarest_that_fit():
     weights, df = {1: 0.5, 2: 2.0, 3: 4.0}, {1: 600, 2: 300, 3: 10}
-    assert bm25.candidate_terms(weights, df, budget=400) == [2, 3]
-    assert bm25.candidate_terms(weights, df, budget=5) == [3]  # never none: the rarest term stays
+    assert bm25.candidate_terms(weights, df, budget=400, docs=1000) == ([2, 3], False)
+    assert bm25.candidate_terms(weights, df, budget=10, docs=1000) == ([3], False)
+
+
+def test_candidate_terms_when_even_the_rarest_is_past_the_budget_require_the_rarest_together():
+    # 100k chunks; terms in 40k, 20k and 10k of them. Any one alone is past a budget of 1,000:
+    # the rarest two together are expected in 100k x 0.1 x 0.2 = 2,000 chunks, all three in 800.
+    weights, df = {1: 0.5, 2: 1.0, 3: 2.0}, {1: 40_000, 2: 20_000, 3: 10_000}
+    assert bm25.candidate_terms(weights, df, budget=1000, docs=100_000) == ([1, 2, 3], True)
+    assert bm25.candidate_terms(weights, df, budget=5000, docs=100_000) == ([2, 3], True)
+    # A single term cannot be narrowed: all its chunks are scored.
+    assert bm25.candidate_terms({3: 2.0}, {3: 10_000}, budget=1000, docs=100_000) == ([3], False)

@@ -110,6 +110,13 @@ def test_a_named_participant_answer_outranks_the_question_that_repeats_the_words
     assert service.search(request).hits[0].message_ids == ["q"]  # what plain fusion returns
 
 
+def _arm_ids(conn, query, filters, conversation, top_k, budget):
+    """The BM25 arm's chunk ids, best first."""
+    rows = chunk_sql.lexical_arm(conn, "default", query, filters, conversation, top_k, budget)
+    assert [r["rank"] for r in rows] == list(range(1, len(rows) + 1))
+    return [r["id"] for r in rows]
+
+
 def test_bm25_arm_past_its_budget_scores_the_rarest_terms_chunks_but_stays_exact_in_a_conversation(
     service, monkeypatch
 ):
@@ -123,12 +130,30 @@ def test_bm25_arm_past_its_budget_scores_the_rarest_terms_chunks_but_stays_exact
     conv = service.ingest(make_conversation(messages=messages))
     query, no_filters = "tulips in the garden", SearchRequest(query="x").filters()
     with service.transaction(read_only=True) as conn:
-        exact = chunk_sql.lexical_arm(conn, "default", query, no_filters, None, 10, 0)
-        budgeted = chunk_sql.lexical_arm(conn, "default", query, no_filters, None, 10, 10)
-        scoped = chunk_sql.lexical_arm(conn, "default", query, no_filters, conv.id, 10, 10)
+        exact = _arm_ids(conn, query, no_filters, None, 10, 0)
+        budgeted = _arm_ids(conn, query, no_filters, None, 10, 10)
+        scoped = _arm_ids(conn, query, no_filters, conv.id, 10, 10)
     assert len(exact) == 43
     assert budgeted == exact[:3]  # the three tulip turns, in exact BM25 order
     assert scoped == exact
     monkeypatch.setattr(service.settings, "bm25_candidates", 10)
     hits = service.search(SearchRequest(query=query, author="Ana", top_k=5)).hits
     assert len(hits) == 5 and all(h.authors == ["Ana"] for h in hits)
+
+
+def test_bm25_arm_when_every_query_word_is_common_scores_the_chunks_holding_them_together(service):
+    """Twenty turns say "garden", twenty say "water", three say both. With a budget of
+    10 either word alone is past it, so the arm scores only the turns holding both:
+    the same three, in the same order, that head the exact ranking."""
+    messages = [{"id": f"g{i}", "author": "Ana", "content": f"The garden is lovely, day {i}."} for i in range(20)]
+    messages += [{"id": f"w{i}", "author": "Ben", "content": f"We ran out of water, day {i}."} for i in range(20)]
+    messages += [{"id": f"b{i}", "author": "Ana", "content": "Water " * (i + 1) + "the garden."} for i in range(3)]
+    service.ingest(make_conversation(messages=messages))
+    query, no_filters = "water garden", SearchRequest(query="x").filters()
+    with service.transaction(read_only=True) as conn:
+        exact = _arm_ids(conn, query, no_filters, None, 10, 0)
+        budgeted = _arm_ids(conn, query, no_filters, None, 10, 10)
+        wide = _arm_ids(conn, query, no_filters, None, 10, 25)
+    assert len(exact) == 43
+    assert budgeted == exact[:3]
+    assert len(wide) == 23 and set(wide) < set(exact)  # one word's 23 chunks fit a budget of 25

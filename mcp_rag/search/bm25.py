@@ -45,23 +45,43 @@ def query_weights(counts: Counter[int], df: Mapping[int, int], docs: int) -> dic
     return {t: idf(df[t], docs) for t in counts if df.get(t)}
 
 
-def candidate_terms(weights: Mapping[int, float], df: Mapping[int, int], budget: int) -> list[int]:
-    """The query terms whose chunks the BM25 arm scores: all of them while their
-    document frequencies sum to at most `budget` (0: no limit), else the rarest
-    ones that fit (at least the rarest one).
+def candidate_terms(
+    weights: Mapping[int, float], df: Mapping[int, int], budget: int, docs: int
+) -> tuple[list[int], bool]:
+    """The query terms whose chunks the BM25 arm scores, and whether a chunk must
+    hold all of them (True) or any one (False).
 
-    The chunks left out hold only the query's commonest terms, the ones with
-    the lowest idf, so they rarely reach the arm's top ranks; every chunk that
-    is scored gets its exact BM25 over all the query's terms. It bounds the
-    arm's work on large namespaces, where a common word matches a large share
-    of the chunks and exact BM25 must score them all (docs/PERFORMANCE.md).
+    - Any one: every term while their document frequencies sum to at most
+      `budget` (0: no limit), else the rarest ones that fit. The chunks left out
+      hold only the query's commonest terms, the ones with the lowest idf, so
+      they rarely reach the arm's top ranks.
+    - All of them: when even the rarest term alone is in more than `budget`
+      chunks (a query of common words on a large namespace), the chunks that
+      hold the rarest terms together, rarest first, adding terms until the
+      expected number of such chunks (docs × the product of df / docs, as if
+      terms were independent) is within the budget. BM25's best scores go to
+      chunks matching several query terms, and those are the ones kept.
+
+    Every chunk that is scored gets its exact BM25 over all the query's terms.
+    It bounds the arm's work on large namespaces, where a common word matches a
+    large share of the chunks and exact BM25 must score them all
+    (docs/PERFORMANCE.md).
     """
+    rarest = sorted(weights, key=lambda t: (df[t], t))
     if budget <= 0:
-        return sorted(weights)
+        return sorted(weights), False
+    if rarest and df[rarest[0]] > budget and len(rarest) > 1:
+        chosen, expected = [], float(max(docs, 1))
+        for term in rarest:
+            chosen.append(term)
+            expected *= df[term] / max(docs, 1)
+            if expected <= budget:
+                break
+        return sorted(chosen), True
     chosen, total = [], 0
-    for term in sorted(weights, key=lambda t: (df[t], t)):
+    for term in rarest:
         if chosen and total + df[term] > budget:
             break
         chosen.append(term)
         total += df[term]
-    return sorted(chosen)
+    return sorted(chosen), False

@@ -1,6 +1,6 @@
 """Fusion: how the vector arm and the BM25 arm become one ranking.
 
-Reciprocal rank fusion (score = sum of weight / (k + rank)) needs no score
+Reciprocal rank fusion (score = sum of weight / (k + rank), `fuse`) needs no score
 calibration between a cosine distance and a BM25 sum, which live on unrelated
 scales that also shift from query to query. Each arm is capped at ARM_DEPTH
 candidates before fusion, so one arm's long tail of weak matches cannot
@@ -28,6 +28,21 @@ VECTOR_WEIGHT = 1.0
 # Two conversation-aware adjustments over the fused pool (measured in docs/RETRIEVAL.md):
 NEIGHBOUR_WEIGHT = 0.2  # a candidate gains this share of its best adjacent candidate's score
 AUTHOR_BOOST = 1.5  # a candidate written by someone the query names scores this many times more
+
+
+def fuse(vector: list[dict], lexical: list[dict]) -> list[dict]:
+    """The fused pool: each arm's rows (best first, each with its `id` and `rank`)
+    merged by chunk id, scored by reciprocal rank fusion, best first (ties by
+    conversation and position). The rows come back without `id` and `rank`."""
+    pool: dict[int, dict] = {}
+    for weight, arm in ((VECTOR_WEIGHT, vector), (LEXICAL_WEIGHT, lexical)):
+        for row in arm:
+            entry = pool.get(row["id"])
+            if entry is None:
+                entry = pool[row["id"]] = {k: v for k, v in row.items() if k not in ("id", "rank")}
+                entry["score"] = 0.0
+            entry["score"] += weight / (RRF_K + row["rank"])
+    return sorted(pool.values(), key=lambda r: (-r["score"], r["conversation_id"], r["first_seq"]))
 
 
 def rerank(pool: list[dict], query: str) -> list[dict]:

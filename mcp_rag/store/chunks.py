@@ -1,4 +1,4 @@
-"""SQL for chunks: writing them, the vector index, and the hybrid search query."""
+"""SQL for chunks: writing them, the vector index, and the two search arms."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pgvector import SparseVector
 from pgvector.sqlalchemy import SPARSEVEC, Vector
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import BindParameter
 
 from mcp_rag.chunking import ChunkDraft
 from mcp_rag.models import SearchFilters
@@ -185,8 +186,9 @@ def _depth(top_k: int) -> int:
     return max(fusion.ARM_DEPTH, top_k)
 
 
-def query_terms(conn: Connection, namespace: str, query: str) -> tuple[dict[int, float], dict[int, int]]:
-    """The query's BM25 idf weights against the namespace's statistics, and the terms' document frequencies."""
+def query_terms(conn: Connection, namespace: str, query: str) -> tuple[dict[int, float], dict[int, int], int]:
+    """The query's BM25 idf weights against the namespace's statistics, the terms'
+    document frequencies, and the namespace's number of chunks."""
     counts = terms.term_counts(query)
     # One round trip for the corpus size and the terms' document frequencies (both on every search).
     rows = conn.execute(
@@ -198,7 +200,31 @@ def query_terms(conn: Connection, namespace: str, query: str) -> tuple[dict[int,
     ).all()
     docs = next((int(n) for term, n in rows if term is None), 0)
     dfs = {term: int(n) for term, n in rows if term is not None}
-    return bm25.query_weights(counts, dfs, docs), dfs
+    return bm25.query_weights(counts, dfs, docs), dfs, docs
+
+
+# The columns of a search candidate: what a hit shows, and what fusion.rerank needs.
+_CANDIDATE = """
+    arm.rank, c.id, c.conversation_id, conv.external_id AS conversation_external_id, conv.title,
+    conv.source, c.message_ids, c.text, c.authors, c.started_at, c.ended_at, c.first_seq, c.last_seq
+"""
+
+
+def _candidates(conn: Connection, ranked_ids: str, params: dict, typed: BindParameter) -> list[dict]:
+    """The rows of an arm's ranked ids (a subquery selecting `id`, `rank`), best first;
+    `typed` is the arm's vector parameter with its pgvector type."""
+    result = conn.execute(
+        text(
+            f"""
+            SELECT {_CANDIDATE} FROM ({ranked_ids}) arm
+            JOIN chunks c ON c.id = arm.id JOIN conversations conv ON conv.id = c.conversation_id
+            ORDER BY arm.rank
+            """
+        ).bindparams(typed),
+        params,
+    )
+    keys = list(result.keys())
+    return [dict(zip(keys, row, strict=True)) for row in result.all()]
 
 
 def lexical_arm(
@@ -209,104 +235,77 @@ def lexical_arm(
     conversation_id: UUID | None,
     top_k: int,
     candidate_budget: int,
-) -> list[int]:
-    """The BM25 arm: ids of the best-scoring chunks, best first.
+) -> list[dict]:
+    """The BM25 arm: the best-scoring chunks' rows, best first (`rank` 1, 2, ...).
 
     It scores the chunks that share a term with the query, found through the
     GIN index on chunk_terms (a narrow copy of the lexical and filter columns,
-    migration 0005), so it never reads the wide chunks rows. Past
-    `candidate_budget` such chunks in the namespace, only those holding the
-    query's rarest terms are scored (bm25.candidate_terms); their scores stay
-    exact BM25 over every query term. A short arm is fine: the vector arm fills
-    the fused pool, filters or not. Inside one conversation BM25 is always
-    exact: the conversation index (migration 0006) bounds the work instead.
+    migration 0005), so it never reads the wide chunks rows but the ones it
+    returns. Past `candidate_budget` such chunks in the namespace, only those
+    holding the query's rarest terms are scored, or, when the rarest term alone
+    is past it, those holding the rarest terms together (bm25.candidate_terms);
+    their scores stay exact BM25 over every query term. A short arm is fine:
+    the vector arm fills the fused pool, filters or not. Inside one
+    conversation BM25 is always exact: the conversation index (migration 0006)
+    bounds the work instead.
     """
-    weights, dfs = query_terms(conn, namespace, query)
+    weights, dfs, docs = query_terms(conn, namespace, query)
     if not weights:
         return []
     where, params = _filter_sql(namespace, filters, conversation_id)
-    depth = _depth(top_k)
-    stmt = text(
-        f"""
-        SELECT c.chunk_id FROM chunk_terms c
-        WHERE c.terms && CAST(:qterms AS integer[]) AND {where}
-        ORDER BY c.bm25 <#> :qsparse, c.chunk_id LIMIT :depth
-        """
-    ).bindparams(bindparam("qsparse", type_=SPARSEVEC()))
-    params.update(qsparse=SparseVector(weights, terms.SPACE), depth=depth)
     budget = 0 if conversation_id is not None else candidate_budget
-    chosen = bm25.candidate_terms(weights, dfs, budget)
-    return list(conn.execute(stmt, {**params, "qterms": chosen}).scalars())
+    chosen, all_of = bm25.candidate_terms(weights, dfs, budget, docs)
+    # GIN answers both: && (holds any of the terms) and @> (holds all of them).
+    ranked = f"""
+        SELECT id, row_number() OVER (ORDER BY score, id) AS rank FROM (
+            SELECT c.chunk_id AS id, c.bm25 <#> :qsparse AS score FROM chunk_terms c
+            WHERE c.terms {"@>" if all_of else "&&"} CAST(:qterms AS integer[]) AND {where}
+            ORDER BY c.bm25 <#> :qsparse, c.chunk_id LIMIT :depth
+        ) lex
+    """
+    params.update(qsparse=SparseVector(weights, terms.SPACE), depth=_depth(top_k), qterms=chosen)
+    return _candidates(conn, ranked, params, bindparam("qsparse", type_=SPARSEVEC()))
 
 
-def hybrid_search(
+def tune_vector_scan(conn: Connection, top_k: int) -> None:
+    """pgvector's scan settings for this transaction (SET LOCAL), before `vector_arm`:
+    iterative scans, so that a selective filter still fills the arm, and an
+    ef_search that covers the arm's depth. A separate round trip, so the search
+    sends it while the query is still being embedded."""
+    conn.execute(
+        text(
+            "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.ef_search', :ef, true)"
+        ),
+        {"ef": str(max(100, _depth(top_k)))},
+    )
+
+
+def vector_arm(
     conn: Connection,
     namespace: str,
-    query: str,
-    lexical: Sequence[int],
     query_vector: np.ndarray,
     dimension: int,
     filters: SearchFilters,
     conversation_id: UUID | None,
     top_k: int,
 ) -> list[dict]:
-    """The vector arm (HNSW, cosine) fused with the BM25 arm's ranked ids (`lexical_arm`).
+    """The vector arm (HNSW, cosine): the nearest chunks' rows, best first (`rank` 1, 2, ...).
 
-    Filters sit inside the vector arm's WHERE clause too; with pgvector's
-    iterative index scans a selective filter still yields a full top-k instead
-    of a thin one. The wide chunks rows are read only for the fused candidates.
-    See mcp_rag/search/fusion.py for how arms combine and how the fused pool is
-    reranked (neighbours, named authors) in Python.
+    Filters sit inside its WHERE clause; with pgvector's iterative index scans
+    (`tune_vector_scan`) a selective filter still yields a full arm instead of
+    a thin one. See mcp_rag/search/fusion.py for how the two arms combine.
     """
     dim = int(dimension)
     where, params = _filter_sql(namespace, filters, conversation_id)
-    depth = _depth(top_k)
-    # Transaction-local (SET LOCAL), in one round trip.
-    conn.execute(
-        text(
-            "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.ef_search', :ef, true)"
-        ),
-        {"ef": str(max(100, depth))},
-    )
-    sql = f"""
-        WITH vec AS (
-            SELECT id, row_number() OVER (ORDER BY dist, id) AS rank
-            FROM (
-                SELECT c.id, c.embedding::vector({dim}) <=> :qvec AS dist
-                FROM chunks c WHERE {where}
-                ORDER BY c.embedding::vector({dim}) <=> :qvec LIMIT :depth
-            ) v
-        ),
-        lex AS (
-            SELECT id, rank FROM unnest(CAST(:lexical AS bigint[])) WITH ORDINALITY AS l(id, rank)
-        ),
-        fused AS (
-            SELECT id, coalesce(:w_vec / (:rrf_k + vec.rank), 0)
-                     + coalesce(:w_lex / (:rrf_k + lex.rank), 0) AS score
-            FROM vec FULL OUTER JOIN lex USING (id)
-        )
-        SELECT c.conversation_id, conv.external_id AS conversation_external_id, conv.title,
-               conv.source, c.message_ids, c.text, c.authors, c.started_at, c.ended_at,
-               f.score, c.first_seq, c.last_seq
-        FROM fused f JOIN chunks c ON c.id = f.id JOIN conversations conv ON conv.id = c.conversation_id
-        ORDER BY f.score DESC, c.conversation_id, c.first_seq
+    ranked = f"""
+        SELECT id, row_number() OVER (ORDER BY dist, id) AS rank FROM (
+            SELECT c.id, c.embedding::vector({dim}) <=> :qvec AS dist
+            FROM chunks c WHERE {where}
+            ORDER BY c.embedding::vector({dim}) <=> :qvec LIMIT :depth
+        ) vec
     """
-    stmt = text(sql).bindparams(bindparam("qvec", type_=Vector()))
-    params.update(
-        qvec=query_vector,
-        lexical=list(lexical),
-        depth=depth,
-        rrf_k=float(fusion.RRF_K),
-        w_vec=fusion.VECTOR_WEIGHT,
-        w_lex=fusion.LEXICAL_WEIGHT,
-    )
-    result = conn.execute(stmt, params)
-    keys = list(result.keys())
-    pool = [dict(zip(keys, row, strict=True)) for row in result.all()]
-    hits = fusion.rerank(pool, query)[:top_k]
-    for hit in hits:
-        del hit["first_seq"], hit["last_seq"]
-    return hits
+    params.update(qvec=query_vector, depth=_depth(top_k))
+    return _candidates(conn, ranked, params, bindparam("qvec", type_=Vector()))
 
 
 def all_for_reindex(conn: Connection, after_id: int, limit: int) -> list[tuple[int, str]]:
