@@ -197,6 +197,10 @@ def questions() -> list[str]:
     return list(dict.fromkeys(qs))
 
 
+# What filters(i) applies, by i % 3: one author (2% of chunks), one source (20%), the last 5% of time.
+FILTER_KINDS = ("author", "source", "recent")
+
+
 def filters(i: int) -> dict:
     kind = i % 3
     if kind == 0:
@@ -308,6 +312,7 @@ def measure(data_dir: Path, n: int, args) -> dict:
             lat, thin, loads = sequential(http, filt_q, True)
             filtered = {
                 **summary_ms(lat),
+                "by_filter": {name: summary_ms(lat[k :: len(FILTER_KINDS)]) for k, name in enumerate(FILTER_KINDS)},
                 "thin_results": thin,
                 "load_average": {"min": min(loads), "max": max(loads)},
             }
@@ -362,7 +367,9 @@ def main() -> None:
     s, f, c = result["search_sequential"], result["search_filtered"], result["concurrent"]
     print(
         f"search @{args.chunks}: p50 {s['p50_ms']} ms, p95 {s['p95_ms']} ms (load {s['load_average']}); "
-        f"filtered p50 {f['p50_ms']} p95 {f['p95_ms']} ms, thin results {f['thin_results']}; "
+        f"filtered p50 {f['p50_ms']} p95 {f['p95_ms']} ms ("
+        + ", ".join(f"{k} {v['p50_ms']} / {v['p95_ms']}" for k, v in f["by_filter"].items())
+        + f"), thin results {f['thin_results']}; "
         f"{c['clients']} clients: {c['requests_per_s']} req/s, p95 {c['p95_ms']} ms vs bare embedding "
         f"{result['bare_query_embedding']['queries_per_s']} q/s; ready in {result['startup']['median_s']} s; "
         f"RSS idle {result['memory']['server_rss_mb_idle_model_loaded']} MB, "
