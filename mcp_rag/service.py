@@ -395,11 +395,9 @@ class Service:
                 conn, namespace, vector.result(), self.embedder.dimension, filters, cid, req.top_k
             )
         rows = fusion.rerank(fusion.fuse(semantic, lexical), req.query)[: req.top_k]
-        for row in rows:
-            del row["first_seq"], row["last_seq"]
         return SearchResult(
             query=req.query,
-            hits=[Hit(**r) for r in rows],
+            hits=[Hit(**r) for r in rows],  # a Hit ignores the rows' other columns (id, rank, seqs)
             took_ms=round((time.perf_counter() - started) * 1000, 2),
         )
 

@@ -33,14 +33,13 @@ AUTHOR_BOOST = 1.5  # a candidate written by someone the query names scores this
 def fuse(vector: list[dict], lexical: list[dict]) -> list[dict]:
     """The fused pool: each arm's rows (best first, each with its `id` and `rank`)
     merged by chunk id, scored by reciprocal rank fusion, best first (ties by
-    conversation and position). The rows come back without `id` and `rank`."""
+    conversation and position), as new rows with a `score`."""
     pool: dict[int, dict] = {}
     for weight, arm in ((VECTOR_WEIGHT, vector), (LEXICAL_WEIGHT, lexical)):
         for row in arm:
             entry = pool.get(row["id"])
             if entry is None:
-                entry = pool[row["id"]] = {k: v for k, v in row.items() if k not in ("id", "rank")}
-                entry["score"] = 0.0
+                entry = pool[row["id"]] = {**row, "score": 0.0}
             entry["score"] += weight / (RRF_K + row["rank"])
     return sorted(pool.values(), key=lambda r: (-r["score"], r["conversation_id"], r["first_seq"]))
 
