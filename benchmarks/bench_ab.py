@@ -41,14 +41,24 @@ def main() -> None:
     parser.add_argument("--a-code", help="source tree to run A from (default: this checkout)")
     parser.add_argument("--b", type=Path, required=True, help="data dir of server B")
     parser.add_argument("--b-code", help="source tree to run B from (default: this checkout)")
+    for side in "ab":
+        parser.add_argument(
+            f"--{side}-env",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help=f"extra environment of server {side.upper()}",
+        )
     parser.add_argument("--queries", type=int, default=150)
     parser.add_argument("--name", default="bench_ab", help="result file: benchmarks/results/NAME.json")
     args = parser.parse_args()
     qs = questions()
-    servers = {
-        "a": Server(args.a, env={"PYTHONPATH": args.a_code} if args.a_code else None),
-        "b": Server(args.b, env={"PYTHONPATH": args.b_code} if args.b_code else None),
-    }
+    servers = {}
+    for side in "ab":
+        env = dict(item.split("=", 1) for item in getattr(args, f"{side}_env"))
+        if code := getattr(args, f"{side}_code"):
+            env["PYTHONPATH"] = code
+        servers[side] = Server(getattr(args, side), env=env)
     lat = {(side, kind): [] for side in servers for kind in ("plain", "filtered")}
     same, overlap, loads = 0, 0.0, []
     try:

@@ -120,6 +120,10 @@ class Settings(BaseSettings):
     embedding_model: str = "all-MiniLM-L6-v2"
     embedding_batch_size: int = Field(32, ge=1, le=1024)
     embedding_threads: int = Field(0, ge=0, le=64)
+    model_cache_dir: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_cache_dir("mcp-rag")),
+        description="Where the int8 embedding model is built once from the bundled one and kept",
+    )
     query_model_calls: int = Field(
         2,
         ge=0,

@@ -28,7 +28,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from mcp_rag import chunking, metrics
 from mcp_rag.chunking import Turn
 from mcp_rag.config import Settings
-from mcp_rag.embed import Embedder, QueryCache, get_embedder
+from mcp_rag.embed import Embedder, QueryCache, get_embedder, get_query_embedder
 from mcp_rag.errors import Conflict, Invalid, NotFound, Unavailable
 from mcp_rag.models import (
     MAX_PAGE,
@@ -77,6 +77,7 @@ class Service:
         self._engine: Engine | None = None
         self._read_engine: Engine | None = None
         self._embedder: Embedder | None = None
+        self._query_embedder: Embedder | None = None
         self.query_cache = QueryCache(model_calls=settings.query_model_calls)
         self._query_threads = ThreadPoolExecutor(max_workers=16, thread_name_prefix="query-embed")
         self._lock = threading.Lock()
@@ -121,6 +122,12 @@ class Service:
         if self._embedder is None:
             self._embedder = metrics.ObservedEmbedder(get_embedder(self.settings))
         return self._embedder
+
+    @property
+    def query_embedder(self) -> Embedder:
+        if self._query_embedder is None:
+            self._query_embedder = metrics.ObservedEmbedder(get_query_embedder(self.settings))
+        return self._query_embedder
 
     def close(self) -> None:
         if self._engine is not None:
@@ -378,7 +385,7 @@ class Service:
         # The query embeds on another thread while this one runs the BM25 arm: they overlap.
         # The copied context keeps the embedding's span (and logging context) in this request's trace.
         in_context = contextvars.copy_context().run
-        vector = self._query_threads.submit(in_context, self.query_cache.embed, self.embedder, req.query)
+        vector = self._query_threads.submit(in_context, self.query_cache.embed, self.query_embedder, req.query)
         filters = req.filters()
         with self.transaction(read_only=True) as conn:
             cid = None
@@ -394,10 +401,13 @@ class Service:
             semantic = chunk_sql.vector_arm(
                 conn, namespace, vector.result(), self.embedder.dimension, filters, cid, req.top_k
             )
-        rows = fusion.rerank(fusion.fuse(semantic, lexical), req.query)[: req.top_k]
+            top = fusion.rerank(fusion.fuse(semantic, lexical), req.query)[: req.top_k]
+            shown = chunk_sql.shown(conn, [r["id"] for r in top])
         return SearchResult(
             query=req.query,
-            hits=[Hit(**r) for r in rows],  # a Hit ignores the rows' other columns (id, rank, seqs)
+            # A Hit ignores the rows' other columns (id, rank, seqs). A chunk deleted since
+            # the arms read it (each statement sees the latest commits) is left out.
+            hits=[Hit(**r, **shown[r["id"]]) for r in top if r["id"] in shown],
             took_ms=round((time.perf_counter() - started) * 1000, 2),
         )
 

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 
 from mcp_rag.chunking import Turn, chunk_turns
-from mcp_rag.embed import OnnxMiniLM
+from mcp_rag.embed import OnnxMiniLM, bundled_model, int8_model
+
+TEXTS = ["I went skiing in the mountains", "We hit the ski slopes", "The invoice is overdue"]
 
 
 def turns(*lengths: int) -> list[Turn]:
@@ -33,11 +39,49 @@ def test_max_messages_bounds_a_window():
 
 
 def test_embedder_gives_unit_vectors_that_rank_paraphrases_first():
-    e = OnnxMiniLM(batch_size=2)
-    v = e.embed(["I went skiing in the mountains", "We hit the ski slopes", "The invoice is overdue"])
+    v = OnnxMiniLM(batch_size=2).embed(TEXTS)
     assert v.shape == (3, 384)
     assert np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-5)
     assert v[0] @ v[1] > v[0] @ v[2] + 0.2
+
+
+def _ops(model: Path) -> set[str]:
+    """Operators ONNX Runtime runs for a model, read from its profile of one call."""
+    options = ort.SessionOptions()
+    options.enable_profiling = True
+    options.profile_file_prefix = str(model.parent / "profile")
+    session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    ids = np.array([[101, 7592, 102]], dtype=np.int64)
+    session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)})
+    events = json.loads(Path(session.end_profiling()).read_text())
+    return {e["args"]["op_name"] for e in events if e.get("cat") == "Node" and "op_name" in e.get("args", {})}
+
+
+def test_the_int8_model_is_built_once_runs_int8_products_and_embeds_like_the_bundled_one(tmp_path):
+    source = bundled_model()
+    built = int8_model(source, tmp_path / "models")
+    assert built.parent == tmp_path / "models" and [p.name for p in built.parent.iterdir()] == [built.name]
+    stamp = built.stat().st_mtime_ns
+    assert int8_model(source, tmp_path / "models") == built and built.stat().st_mtime_ns == stamp  # reused
+
+    # The bundled graph computes its products in float32; the built one in int8
+    # (ONNX Runtime fuses MatMulInteger with the quantize / rescale steps around it).
+    int8_products = {"MatMulInteger", "MatMulIntegerToFloat", "DynamicQuantizeMatMul"}
+    assert int8_products & _ops(built) and not int8_products & _ops(source)
+
+    int8 = OnnxMiniLM(int8=True, cache_dir=tmp_path / "models").embed(TEXTS)
+    floats = OnnxMiniLM().embed(TEXTS)
+    assert np.all(np.sum(int8 * floats, axis=1) > 0.98)  # the same model, to within quantization
+    assert not np.array_equal(int8, floats)
+
+
+def test_an_unwritable_model_cache_still_embeds_and_says_why(tmp_path, caplog):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with caplog.at_level(logging.WARNING, logger="mcp_rag.embed"):
+        v = OnnxMiniLM(int8=True, cache_dir=blocker / "models").embed(TEXTS[:2])
+    assert v.shape == (2, 384) and v[0] @ v[1] > 0.5
+    assert "cannot keep the int8 embedding model" in caplog.text and str(blocker / "models") in caplog.text
 
 
 def test_context_turns_are_indexed_but_not_returned():

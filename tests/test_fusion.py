@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from uuid import NAMESPACE_URL, UUID, uuid5
+
 from mcp_rag.search import fusion
 
 
+def conv(name: str) -> UUID:  # candidate rows carry conversation ids as the database returns them
+    return uuid5(NAMESPACE_URL, name)
+
+
 def row(seq: int, score: float, author: str, conversation: str = "c1") -> dict:
-    return {"conversation_id": conversation, "first_seq": seq, "last_seq": seq, "authors": [author], "score": score}
+    cid = conv(conversation)
+    return {"conversation_id": cid, "first_seq": seq, "last_seq": seq, "authors": [author], "score": score}
 
 
 def order(pool: list[dict], query: str) -> list[tuple[str, int]]:
-    return [(r["conversation_id"], r["first_seq"]) for r in fusion.rerank(pool, query)]
+    names = {conv(n): n for n in ("c1", "c2", "c3")}
+    return [(names[r["conversation_id"]], r["first_seq"]) for r in fusion.rerank(pool, query)]
 
 
 def test_a_turn_next_to_a_strong_match_overtakes_an_isolated_one():

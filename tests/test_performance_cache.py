@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from mcp_rag import metrics
-from mcp_rag.embed import Embedder, QueryCache, get_embedder
+from mcp_rag.embed import Embedder, QueryCache, get_query_embedder
 from mcp_rag.errors import Unavailable
 from mcp_rag.models import ConversationIn, SearchRequest
 from mcp_rag.service import Service
@@ -107,7 +107,7 @@ class GatedModel:
 
 @pytest.fixture(scope="module")
 def minilm(settings) -> Embedder:
-    return get_embedder(settings)
+    return get_query_embedder(settings)  # what searches use: the int8 graph
 
 
 def _embed_concurrently(cache: QueryCache, model: GatedModel, first: str, others: list[str]) -> dict:

@@ -59,18 +59,19 @@ def rerank(pool: list[dict], query: str) -> list[dict]:
     rows come back with `score` replaced by the adjusted one. Only rows already
     in the pool are touched, so this costs a few dict lookups per candidate.
     """
+    # Keyed by the conversation's UUID as an int: a UUID object hashes in Python code,
+    # which made these lookups most of a search's fusion time.
     ends: dict[tuple, float] = {}
     starts: dict[tuple, float] = {}
     for r in pool:
-        ends[r["conversation_id"], r["last_seq"]] = max(
-            r["score"], ends.get((r["conversation_id"], r["last_seq"]), 0.0)
-        )
-        key = (r["conversation_id"], r["first_seq"])
+        key = (r["conversation_id"].int, r["last_seq"])
+        ends[key] = max(r["score"], ends.get(key, 0.0))
+        key = (r["conversation_id"].int, r["first_seq"])
         starts[key] = max(r["score"], starts.get(key, 0.0))
     named = set(terms.terms(query))
     scored = []
     for r in pool:
-        cid = r["conversation_id"]
+        cid = r["conversation_id"].int
         beside = max(ends.get((cid, r["first_seq"] - 1), 0.0), starts.get((cid, r["last_seq"] + 1), 0.0))
         score = r["score"] + NEIGHBOUR_WEIGHT * beside
         if named and any(named.intersection(_name_terms(a)) for a in r["authors"] or ()):
