@@ -272,9 +272,9 @@ async def concurrent(url: str, queries: list[str], clients: int, seconds: float,
 def bare_query_rate(queries: list[str], seconds: float) -> dict:
     """The ceiling: the server's model embedding one query at a time, nothing else."""
     from mcp_rag.config import load_settings
-    from mcp_rag.embed import get_embedder
+    from mcp_rag.embed import get_query_embedder
 
-    embedder = get_embedder(load_settings(env="test"))
+    embedder = get_query_embedder(load_settings(env="test"))  # what the server embeds queries with
     embedder.embed(queries[:4])
     lat, load0 = [], load_average()
     deadline = time.monotonic() + seconds

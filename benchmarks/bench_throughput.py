@@ -210,11 +210,12 @@ def within_budget(steps: list[dict]) -> dict | None:
 
 
 def bare_embedding(seconds: float, rounds: int = 3) -> dict:
-    """The ceiling: the server's model in this process, one query per call and 16 per call, interleaved."""
+    """The ceiling: the server's query model in this process, one query per call and 16 per call,
+    interleaved (the int8 query model runs a call's queries one by one, so the two agree)."""
     from mcp_rag.config import load_settings
-    from mcp_rag.embed import get_embedder
+    from mcp_rag.embed import get_query_embedder
 
-    embedder = get_embedder(load_settings(env="test"))
+    embedder = get_query_embedder(load_settings(env="test"))  # what the server embeds queries with
     stream = QueryStream()
     embedder.embed(stream.take(16))
     timing = {"single": [0.0, 0], "batch16": [0.0, 0]}
