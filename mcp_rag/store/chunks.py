@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
 import numpy as np
 from pgvector import SparseVector
-from pgvector.sqlalchemy import SPARSEVEC, Vector
+from pgvector.sqlalchemy import Vector
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.sql.elements import BindParameter
 
 from mcp_rag.chunking import ChunkDraft
 from mcp_rag.models import SearchFilters
@@ -153,30 +153,32 @@ def insert(
 
 
 def _filter_sql(namespace: str, filters: SearchFilters, conversation_id: UUID | None):
-    clauses = ["c.namespace = :ns"]
+    """The WHERE clauses of a search's filters over chunks `c` (or chunk_terms), in
+    psycopg's placeholder style (`_fetch`), and their parameters."""
+    clauses = ["c.namespace = %(ns)s"]
     params: dict[str, Any] = {"ns": namespace}
     if conversation_id is not None:
-        clauses.append("c.conversation_id = :cid")
+        clauses.append("c.conversation_id = %(cid)s")
         params["cid"] = conversation_id
     if filters.author:
-        clauses.append("c.authors @> ARRAY[CAST(:author AS text)]")
+        clauses.append("c.authors @> ARRAY[CAST(%(author)s AS text)]")
         params["author"] = filters.author
     if filters.role:
-        clauses.append("c.roles @> ARRAY[CAST(:role AS text)]")
+        clauses.append("c.roles @> ARRAY[CAST(%(role)s AS text)]")
         params["role"] = filters.role
     if filters.source:
-        clauses.append("c.source = :source")
+        clauses.append("c.source = %(source)s")
         params["source"] = filters.source
     if filters.since:
-        clauses.append("c.ended_at >= :since")
+        clauses.append("c.ended_at >= %(since)s")
         params["since"] = filters.since
     if filters.until:
-        clauses.append("c.started_at <= :until")
+        clauses.append("c.started_at <= %(until)s")
         params["until"] = filters.until
     if filters.metadata:
         clauses.append(
             "c.conversation_id IN (SELECT id FROM conversations "
-            "WHERE namespace = :ns AND metadata @> CAST(:meta AS jsonb))"
+            "WHERE namespace = %(ns)s AND metadata @> CAST(%(meta)s AS jsonb))"
         )
         params["meta"] = json.dumps(filters.metadata)
     return " AND ".join(clauses), params
@@ -191,16 +193,47 @@ def query_terms(conn: Connection, namespace: str, query: str) -> tuple[dict[int,
     document frequencies, and the namespace's number of chunks."""
     counts = terms.term_counts(query)
     # One round trip for the corpus size and the terms' document frequencies (both on every search).
-    rows = conn.execute(
-        text(
-            "SELECT NULL, chunks FROM corpus_stats WHERE namespace = :ns "
-            "UNION ALL SELECT term, df FROM term_stats WHERE namespace = :ns AND term = ANY(:ids)"
-        ),
+    _, rows = _fetch(
+        conn,
+        "SELECT NULL, chunks FROM corpus_stats WHERE namespace = %(ns)s "
+        "UNION ALL SELECT term, df FROM term_stats WHERE namespace = %(ns)s AND term = ANY(%(ids)s::integer[])",
         {"ns": namespace, "ids": sorted(counts)},
-    ).all()
+    )
     docs = next((int(n) for term, n in rows if term is None), 0)
     dfs = {term: int(n) for term, n in rows if term is not None}
     return bm25.query_weights(counts, dfs, docs), dfs, docs
+
+
+def _fetch(conn: Connection, sql: str, params: dict) -> tuple[list[str], list[tuple]]:
+    """Run one of a search's statements on `conn`'s own psycopg connection, inside its
+    transaction: column names and rows. Placeholders are psycopg's (`%(name)s`).
+
+    Search's statements bypass SQLAlchemy's `text()`: compiling the statement on
+    every call and pgvector's `Vector` type formatting the query vector as text
+    cost ~1.5 ms of a 2.5 ms vector arm at 100k chunks (docs/PERFORMANCE.md).
+    Here vectors are sent in pgvector's binary format."""
+    with _cursor(conn, sql) as cur:
+        cur.execute(sql, params)
+        if cur.description is None:
+            return [], []
+        return [d.name for d in cur.description], cur.fetchall()
+
+
+@contextmanager
+def _cursor(conn: Connection, sql: str) -> Iterator[Any]:
+    """A psycopg cursor on `conn`'s connection, inside its transaction, with pgvector's
+    binary dumpers. psycopg's errors are raised as SQLAlchemy's, as `conn.execute`
+    would, so the service maps them the same way (bad value → Invalid, deadlock → retried)."""
+    import psycopg
+    from sqlalchemy.exc import DBAPIError
+
+    raw = conn.connection.driver_connection
+    try:
+        _register_vector_types(raw, conn.connection.info)
+        with raw.cursor() as cur:
+            yield cur
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(sql, None, exc, psycopg.Error) from exc
 
 
 # The columns of a search candidate that fusion needs; what a hit shows is read
@@ -208,20 +241,14 @@ def query_terms(conn: Connection, namespace: str, query: str) -> tuple[dict[int,
 _CANDIDATE = "arm.rank, c.id, c.conversation_id, c.first_seq, c.last_seq, c.authors"
 
 
-def _candidates(conn: Connection, ranked_ids: str, params: dict, typed: BindParameter) -> list[dict]:
-    """The rows of an arm's ranked ids (a subquery selecting `id`, `rank`), best first;
-    `typed` is the arm's vector parameter with its pgvector type."""
-    result = conn.execute(
-        text(
-            f"""
-            SELECT {_CANDIDATE} FROM ({ranked_ids}) arm JOIN chunks c ON c.id = arm.id
-            ORDER BY arm.rank
-            """
-        ).bindparams(typed),
+def _candidates(conn: Connection, ranked_ids: str, params: dict) -> list[dict]:
+    """The rows of an arm's ranked ids (a subquery selecting `id`, `rank`), best first."""
+    keys, rows = _fetch(
+        conn,
+        f"SELECT {_CANDIDATE} FROM ({ranked_ids}) arm JOIN chunks c ON c.id = arm.id ORDER BY arm.rank",
         params,
     )
-    keys = list(result.keys())
-    return [dict(zip(keys, row, strict=True)) for row in result.all()]
+    return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
 def shown(conn: Connection, ids: Sequence[int]) -> dict[int, dict]:
@@ -230,19 +257,17 @@ def shown(conn: Connection, ids: Sequence[int]) -> dict[int, dict]:
     Reading these wide columns (text, message ids, the conversation's title)
     for the ~120 candidates of both arms cost ~2 ms per arm at 100k chunks,
     most of it in the client; the fused top k is all a search returns."""
-    result = conn.execute(
-        text(
-            """
-            SELECT c.id, conv.external_id AS conversation_external_id, conv.title, conv.source,
-                   c.message_ids, c.text, c.started_at, c.ended_at
-            FROM chunks c JOIN conversations conv ON conv.id = c.conversation_id
-            WHERE c.id = ANY(:ids)
-            """
-        ),
+    keys, rows = _fetch(
+        conn,
+        """
+        SELECT c.id, conv.external_id AS conversation_external_id, conv.title, conv.source,
+               c.message_ids, c.text, c.started_at, c.ended_at
+        FROM chunks c JOIN conversations conv ON conv.id = c.conversation_id
+        WHERE c.id = ANY(%(ids)s::bigint[])
+        """,
         {"ids": list(ids)},
     )
-    keys = list(result.keys())[1:]
-    return {row[0]: dict(zip(keys, row[1:], strict=True)) for row in result.all()}
+    return {row[0]: dict(zip(keys[1:], row[1:], strict=True)) for row in rows}
 
 
 def lexical_arm(
@@ -276,13 +301,13 @@ def lexical_arm(
     # GIN answers both: && (holds any of the terms) and @> (holds all of them).
     ranked = f"""
         SELECT id, row_number() OVER (ORDER BY score, id) AS rank FROM (
-            SELECT c.chunk_id AS id, c.bm25 <#> :qsparse AS score FROM chunk_terms c
-            WHERE c.terms {"@>" if all_of else "&&"} CAST(:qterms AS integer[]) AND {where}
-            ORDER BY c.bm25 <#> :qsparse, c.chunk_id LIMIT :depth
+            SELECT c.chunk_id AS id, c.bm25 <#> %(qsparse)s AS score FROM chunk_terms c
+            WHERE c.terms {"@>" if all_of else "&&"} CAST(%(qterms)s AS integer[]) AND {where}
+            ORDER BY c.bm25 <#> %(qsparse)s, c.chunk_id LIMIT %(depth)s
         ) lex
     """
     params.update(qsparse=SparseVector(weights, terms.SPACE), depth=_depth(top_k), qterms=chosen)
-    return _candidates(conn, ranked, params, bindparam("qsparse", type_=SPARSEVEC()))
+    return _candidates(conn, ranked, params)
 
 
 def tune_vector_scan(conn: Connection, top_k: int) -> None:
@@ -290,10 +315,9 @@ def tune_vector_scan(conn: Connection, top_k: int) -> None:
     iterative scans, so that a selective filter still fills the arm, and an
     ef_search that covers the arm's depth. A separate round trip, so the search
     sends it while the query is still being embedded."""
-    conn.execute(
-        text(
-            "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.ef_search', :ef, true)"
-        ),
+    _fetch(
+        conn,
+        "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.ef_search', %(ef)s, true)",
         {"ef": str(max(100, _depth(top_k)))},
     )
 
@@ -317,13 +341,13 @@ def vector_arm(
     where, params = _filter_sql(namespace, filters, conversation_id)
     ranked = f"""
         SELECT id, row_number() OVER (ORDER BY dist, id) AS rank FROM (
-            SELECT c.id, c.embedding::vector({dim}) <=> :qvec AS dist
+            SELECT c.id, c.embedding::vector({dim}) <=> %(qvec)s AS dist
             FROM chunks c WHERE {where}
-            ORDER BY c.embedding::vector({dim}) <=> :qvec LIMIT :depth
+            ORDER BY c.embedding::vector({dim}) <=> %(qvec)s LIMIT %(depth)s
         ) vec
     """
-    params.update(qvec=query_vector, depth=_depth(top_k))
-    return _candidates(conn, ranked, params, bindparam("qvec", type_=Vector()))
+    params.update(qvec=np.asarray(query_vector, dtype=np.float32), depth=_depth(top_k))
+    return _candidates(conn, ranked, params)
 
 
 def all_for_reindex(conn: Connection, after_id: int, limit: int) -> list[tuple[int, str]]:
@@ -351,38 +375,31 @@ COPY_TYPES += ["timestamptz", "timestamptz", "text", "vector", "int4[]", "int4",
 
 
 def _copy_rows(conn: Connection, rows: list[tuple]) -> None:
-    """COPY rows (in COPY_SQL's column order) into chunks, inside `conn`'s transaction.
-
-    psycopg's errors are raised as SQLAlchemy's, as `conn.execute` would, so the
-    service maps them the same way (bad value → Invalid, deadlock → retried)."""
-    import psycopg
-    from sqlalchemy.exc import DBAPIError
-
-    raw = conn.connection.driver_connection
-    try:
-        with raw.cursor() as cur:
-            _register_vector_types(cur, conn.connection.info)
-            with cur.copy(COPY_SQL) as copy:
-                copy.set_types(COPY_TYPES)
-                for row in rows:
-                    copy.write_row(row)
-    except psycopg.Error as exc:
-        raise DBAPIError.instance(COPY_SQL, None, exc, psycopg.Error) from exc
+    """COPY rows (in COPY_SQL's column order) into chunks, inside `conn`'s transaction."""
+    with _cursor(conn, COPY_SQL) as cur, cur.copy(COPY_SQL) as copy:
+        copy.set_types(COPY_TYPES)
+        for row in rows:
+            copy.write_row(row)
 
 
-def _register_vector_types(cursor, connection_info: dict) -> None:
-    """pgvector's binary dumpers, on this cursor only: the connection's other
-    statements keep binding vectors as SQLAlchemy's `Vector` type does (text).
-    The types' oids are looked up once per pooled connection."""
-    from pgvector.psycopg.sparsevec import register_sparsevec_info
-    from pgvector.psycopg.vector import register_vector_info
+def _register_vector_types(connection, connection_info: dict) -> None:
+    """pgvector's dumpers (numpy arrays → vector, SparseVector → sparsevec; binary
+    when psycopg may choose), registered once per pooled connection. Only dumpers:
+    values SQLAlchemy binds through its `Vector` type are already text, and
+    vectors read back keep the loaders SQLAlchemy expects. Registering them on
+    each cursor instead cost ~0.4 ms a statement."""
+    if connection_info.get("pgvector_dumpers"):
+        return
+    from pgvector.psycopg.sparsevec import SparseVectorBinaryDumper, SparseVectorDumper
+    from pgvector.psycopg.vector import VectorBinaryDumper, VectorDumper
     from psycopg.types import TypeInfo
 
-    infos = connection_info.get("pgvector_types")
-    if infos is None:
-        infos = connection_info["pgvector_types"] = (
-            TypeInfo.fetch(cursor.connection, "vector"),
-            TypeInfo.fetch(cursor.connection, "sparsevec"),
-        )
-    register_vector_info(cursor, infos[0])
-    register_sparsevec_info(cursor, infos[1])
+    for name, python_type, dumpers in (
+        ("vector", "numpy.ndarray", (VectorDumper, VectorBinaryDumper)),
+        ("sparsevec", SparseVector, (SparseVectorDumper, SparseVectorBinaryDumper)),
+    ):
+        info = TypeInfo.fetch(connection, name)
+        info.register(connection)  # COPY's set_types finds the type by name
+        for dumper in dumpers:  # the binary one last: psycopg's default choice
+            connection.adapters.register_dumper(python_type, type("", (dumper,), {"oid": info.oid}))
+    connection_info["pgvector_dumpers"] = True
