@@ -16,8 +16,10 @@ import hashlib
 import importlib.util
 import logging
 import os
+import shutil
 import tempfile
 import threading
+import time
 from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
@@ -74,6 +76,9 @@ def int8_model(source: Path, cache_dir: Path) -> Path:
     if target.exists():
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
+    for stale in cache_dir.glob(".build-*"):  # left by a process killed while building
+        if time.time() - stale.stat().st_mtime > 3600:
+            shutil.rmtree(stale, ignore_errors=True)
     log.info("building the int8 embedding model in %s (once; a few seconds)", cache_dir)
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -138,26 +143,35 @@ class OnnxMiniLM:
         # web server that burnt ~30% more CPU for the same wall time (docs/PERFORMANCE.md).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
 
-        def session(model: Path):
-            return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+        def session(model: Path | bytes):
+            graph = model if isinstance(model, bytes) else str(model)
+            return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
         if not self.int8:
             self._session = session(source)
         else:
             try:
-                if self.cache_dir is None:
-                    raise FileNotFoundError("no folder given")
-                self._session = session(int8_model(source, self.cache_dir))
-            except OSError as exc:  # e.g. a read-only file system without a prebuilt model
-                log.warning(
-                    "cannot keep the int8 embedding model in %s (%s); building it for this process only;"
-                    " set MCP_RAG_MODEL_CACHE_DIR to a writable folder",
-                    self.cache_dir,
-                    exc,
-                )
-                with tempfile.TemporaryDirectory(prefix="mcp-rag-model-") as tmp:
-                    self._session = session(int8_model(source, Path(tmp)))
+                self._session = session(self._int8(source))
+            except Exception as exc:  # the quantizer failed: the same model, at float32 speed
+                log.warning("cannot build the int8 embedding model (%s); queries use the bundled graph", exc)
+                self._session = session(source)
         self._tokenizer = tokenizer
+
+    def _int8(self, source: Path) -> Path | bytes:
+        """The int8 graph: its file in the cache folder, or its bytes when that folder is unusable."""
+        try:
+            if self.cache_dir is None:
+                raise FileNotFoundError("no folder given")
+            return int8_model(source, self.cache_dir)
+        except OSError as exc:  # e.g. a read-only file system without a prebuilt model
+            log.warning(
+                "cannot keep the int8 embedding model in %s (%s); building it for this process only;"
+                " set MCP_RAG_MODEL_CACHE_DIR to a writable folder",
+                self.cache_dir,
+                exc,
+            )
+            with tempfile.TemporaryDirectory(prefix="mcp-rag-model-") as tmp:
+                return int8_model(source, Path(tmp)).read_bytes()
 
     def ensure_loaded(self) -> None:
         with self._lock:

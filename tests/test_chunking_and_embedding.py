@@ -95,3 +95,18 @@ def test_rechunking_a_tail_uses_earlier_turns_only_as_context():
     chunks = chunk_turns(turns(3, 4, 5, 6), max_words=100, max_messages=1, context=2, emit_from=3)
     assert [c.message_ids for c in chunks] == [["m3"], ["m4"]]
     assert len(chunks[0].before) == 2 and len(chunks[1].after) == 0
+
+
+def test_when_the_quantizer_fails_queries_use_the_bundled_graph_and_say_why(tmp_path, monkeypatch, caplog):
+    # Fault injection into the third-party quantizer: the only way to make it fail on demand.
+    import onnxruntime.quantization
+
+    def broken(*args, **kwargs):
+        raise ValueError("unsupported graph")
+
+    monkeypatch.setattr(onnxruntime.quantization, "quantize_dynamic", broken)
+    with caplog.at_level(logging.WARNING, logger="mcp_rag.embed"):
+        v = OnnxMiniLM(int8=True, cache_dir=tmp_path / "models").embed(TEXTS)
+    assert "cannot build the int8 embedding model (unsupported graph)" in caplog.text
+    assert np.array_equal(v, OnnxMiniLM().embed(TEXTS))  # the bundled graph, exactly
+    assert not list((tmp_path / "models").glob("*.onnx"))  # nothing half-built left behind
