@@ -7,6 +7,7 @@ import json
 import logging
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -101,6 +102,7 @@ def serve(
                 )
             err.print(f"warning: serving on {settings.host} with no API tokens (--insecure): anyone can read and write")
     err.print(f"mcp-rag serving on http://{settings.host}:{settings.port}", highlight=False)
+    threading.Thread(target=service.warm_up, name="warm-up", daemon=True).start()
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it to the handler
     # in place before it ran: exiting normally there lets the embedded PostgreSQL
     # be stopped by its exit hook (the default handler would skip it).

@@ -544,6 +544,20 @@ class Service:
             else f"openai/{self.settings.embedding_model}",
         }
 
+    def warm_up(self) -> None:
+        """Load the query model before the first search asks for it (`serve` runs this
+        on a thread at start): that search would otherwise wait for it, and on a
+        first run for its int8 form to be built (a few seconds). A failure is
+        logged; the first search then tries again and reports it."""
+        started = time.perf_counter()
+        try:
+            load = getattr(self.query_embedder, "ensure_loaded", None)  # offline models only
+            if load is not None:
+                load()
+                log.info("query model ready in %.1f s", time.perf_counter() - started)
+        except Exception as exc:
+            log.warning("could not load the query model ahead of the first search: %s", exc)
+
     def ready(self) -> None:
         """Raise Unavailable unless the database answers."""
         with self.connection() as conn:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -90,6 +91,11 @@ def test_db_status_and_migrate(run):
 def test_serve_answers_rest_on_a_real_port(run, data_dir):
     server = Server(data_dir).wait_ready()
     try:
+        # The query model is loaded at start, not by the first search.
+        deadline = time.monotonic() + 60
+        while "query model ready in" not in server.log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "query model ready in" in server.log.read_text()
         body = json.loads((ROOT / "examples/ski-trip.json").read_text())
         assert httpx.post(f"{server.url}/v1/conversations", json=body).status_code == 201
         r = httpx.post(f"{server.url}/v1/search", json={"query": "skiing", "top_k": 5})
