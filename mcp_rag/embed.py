@@ -229,16 +229,17 @@ class QueryCache:
     in one call. For a model that runs a batch as one product this costs less
     per query than one call each (the float32 MiniLM, idle machine, 16 short
     queries: ~3.4 ms a query against ~8.5 ms alone; less with mixed lengths,
-    which pad; docs/PERFORMANCE.md). The int8 query model runs each query on its
-    own (see `get_query_embedder`), so for it the queue only bounds how many
-    runs share the cores. There is no timer: a query that
-    finds a free turn goes straight to the model, and a batch only holds what
-    queued meanwhile. Two turns, not one, by default: a single short query does
-    not keep two cores busy, so a second call in parallel beats waiting (measured
+    which pad; docs/PERFORMANCE.md). The int8 query model runs each query on
+    its own (see `get_query_embedder`), so for it the queue only bounds how
+    many runs share the cores. There is no timer: a query that finds a free
+    turn goes straight to the model, and a batch only holds what queued
+    meanwhile. Two turns, not one, by default: a single short query does not
+    keep two cores busy, so a second call in parallel beats waiting (measured
     under load, docs/PERFORMANCE.md). Identical queries in flight share one
     embedding; a model error reaches every caller of that batch. Batched rows
-    equal solo ones (tested with the query model). `model_calls=0`: no limit and no batching, each query
-    its own call. The service passes the MCP_RAG_QUERY_MODEL_CALLS setting."""
+    equal solo ones (tested with the query model). `model_calls=0`: no limit
+    and no batching, each query its own call. The service passes the
+    MCP_RAG_QUERY_MODEL_CALLS setting."""
 
     def __init__(self, maxsize: int = 1024, model_calls: int = 2):
         self.maxsize = maxsize
