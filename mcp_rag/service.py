@@ -399,7 +399,7 @@ class Service:
             )
             # Only the vector arm waits for the query's vector.
             semantic = chunk_sql.vector_arm(
-                conn, namespace, vector.result(), self.embedder.dimension, filters, cid, req.top_k
+                conn, namespace, vector.result(), self.query_embedder.dimension, filters, cid, req.top_k
             )
             top = fusion.rerank(fusion.fuse(semantic, lexical), req.query)[: req.top_k]
             shown = chunk_sql.shown(conn, [r["id"] for r in top])

@@ -67,14 +67,15 @@ def candidate_terms(
     large share of the chunks and exact BM25 must score them all
     (docs/PERFORMANCE.md).
     """
-    rarest = sorted(weights, key=lambda t: (df[t], t))
     if budget <= 0:
         return sorted(weights), False
-    if rarest and df[rarest[0]] > budget and len(rarest) > 1:
-        chosen, expected = [], float(max(docs, 1))
+    rarest = sorted(weights, key=lambda t: (df[t], t))
+    if len(rarest) > 1 and df[rarest[0]] > budget:
+        size = max(docs, 1)
+        chosen, expected = [], float(size)
         for term in rarest:
             chosen.append(term)
-            expected *= df[term] / max(docs, 1)
+            expected *= df[term] / size
             if expected <= budget:
                 break
         return sorted(chosen), True

@@ -213,9 +213,7 @@ def _fetch(conn: Connection, sql: str, params: dict) -> tuple[list[str], list[tu
     cost ~1.5 ms of a 2.5 ms vector arm at 100k chunks (docs/PERFORMANCE.md).
     Here vectors are sent in pgvector's binary format."""
     with _cursor(conn, sql) as cur:
-        cur.execute(sql, params)
-        if cur.description is None:
-            return [], []
+        cur.execute(sql, params)  # always a SELECT
         return [d.name for d in cur.description], cur.fetchall()
 
 
