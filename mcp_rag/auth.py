@@ -151,8 +151,14 @@ class _TokenPresence:
         self._value: bool | None = None
         self._at = 0.0
 
-    def get(self, service: Service) -> bool:
+    def fresh(self) -> bool | None:
+        """The cached answer while it is fresh, else None (then `get` asks the database)."""
         if self._value is None or time.monotonic() - self._at > self.ttl:
+            return None
+        return self._value
+
+    def get(self, service: Service) -> bool:
+        if self.fresh() is None:
             with service.connection() as conn:
                 self._value = token_sql.active_count(conn) > 0
             self._at = time.monotonic()
@@ -167,6 +173,11 @@ _known_tokens = _TokenPresence()
 
 def tokens_exist(service: Service) -> bool:
     return _known_tokens.get(service)
+
+
+def tokens_exist_cached() -> bool | None:
+    """`tokens_exist` without touching the database: None when it would have to."""
+    return _known_tokens.fresh()
 
 
 def audit_log(service: Service, namespace: str, limit: int = 100) -> list[dict]:

@@ -213,8 +213,13 @@ class Authenticate:
             if kind.lower() != "bearer" or not secret.strip():
                 raise Unauthorized("use 'Authorization: Bearer <token>'")
             return await anyio.to_thread.run_sync(auth.authenticate, self.service, secret.strip())
-        if self.open_allowed and not await anyio.to_thread.run_sync(auth.tokens_exist, self.service):
-            return auth.LOCAL
+        if self.open_allowed:
+            # Asked on every request: the database (on a worker thread) only when the cached answer is stale.
+            exist = auth.tokens_exist_cached()
+            if exist is None:
+                exist = await anyio.to_thread.run_sync(auth.tokens_exist, self.service)
+            if not exist:
+                return auth.LOCAL
         raise Unauthorized("an API token is required: 'Authorization: Bearer <token>' (mcp-rag tokens create)")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -14,8 +14,8 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/health")
-def health() -> dict:
-    """Liveness: the process answers. Touches no database."""
+async def health() -> dict:
+    """Liveness: the process answers. Touches no database, nor a worker thread."""
     return {"status": "ok"}
 
 
