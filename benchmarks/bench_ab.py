@@ -3,7 +3,9 @@
 On a shared machine the load moves between two back-to-back runs; alternating
 A and B on the same questions (which one goes first alternates too) puts both
 under the same load. Also checks that A and B return the same hits with the
-same scores, which is what a speed-only change must keep.
+same scores, which is what a speed-only change must keep. With `--clients N`,
+then N closed-loop clients on A and on B in turn (`--rounds`, alternating which
+goes first), with requests/s and CPU ms per request (server + its PostgreSQL).
 
 Each side is a data dir (e.g. a bench_search.py database) and optionally a
 source tree to run the server from (put first on PYTHONPATH), so the code of
@@ -19,6 +21,8 @@ another commit can be compared with the working tree:
 from __future__ import annotations
 
 import argparse
+import asyncio
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -26,13 +30,23 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import Server, load_average, summary_ms, write_result  # noqa: E402
-from bench_search import TOP_K, filters, questions  # noqa: E402
+from bench_common import Server, load_average, postgres_cpu_seconds, summary_ms, write_result  # noqa: E402
+from bench_search import TOP_K, concurrent, filters, questions  # noqa: E402
 
 
 def hits(resp: httpx.Response) -> list[tuple]:
     resp.raise_for_status()
     return [(h["conversation_id"], h["message_ids"], h["score"]) for h in resp.json()["hits"]]
+
+
+def closed_loop(server: Server, queries: list[str], clients: int, seconds: float) -> dict:
+    """`clients` closed-loop clients for `seconds`, with the CPU (server + its PostgreSQL) per request."""
+    pgdata = server.log.parent / "pgdata"
+    cpu0, pg0 = server.cpu_seconds(), postgres_cpu_seconds(pgdata)
+    run = asyncio.run(concurrent(server.url, queries, clients, seconds, server))
+    n = max(1, round(run["requests_per_s"] * run["seconds"]))
+    cpu_ms = 1000 * (server.cpu_seconds() - cpu0 + postgres_cpu_seconds(pgdata) - pg0) / n
+    return {**run, "cpu_ms_per_request": round(cpu_ms, 1)}
 
 
 def main() -> None:
@@ -50,6 +64,9 @@ def main() -> None:
             help=f"extra environment of server {side.upper()}",
         )
     parser.add_argument("--queries", type=int, default=150)
+    parser.add_argument("--clients", type=int, default=0, help="then N concurrent closed-loop clients (0: skip)")
+    parser.add_argument("--rounds", type=int, default=4, help="concurrent rounds per side, alternating")
+    parser.add_argument("--seconds", type=float, default=15, help="length of one concurrent round")
     parser.add_argument("--name", default="bench_ab", help="result file: benchmarks/results/NAME.json")
     args = parser.parse_args()
     qs = questions()
@@ -85,6 +102,12 @@ def main() -> None:
                 loads.append(load_average())
         for http in clients.values():
             http.close()
+        rounds = {side: [] for side in servers}
+        for r in range(args.rounds if args.clients else 0):
+            for side in ("a", "b") if r % 2 == 0 else ("b", "a"):
+                # A word of its own per round: no round hits the query cache of an earlier one.
+                fresh = [f"{q} round{r}" for q in qs[20:]]
+                rounds[side].append(closed_loop(servers[side], fresh, args.clients, args.seconds))
     finally:
         for server in servers.values():
             server.stop()
@@ -96,10 +119,26 @@ def main() -> None:
         "top_k_overlap": round(overlap / (2 * args.queries), 4),
         "load_average": {"min": min(loads), "max": max(loads)},
     }
+    for side, runs in rounds.items():
+        if runs:
+            result[f"{side}_concurrent"] = {
+                "clients": args.clients,
+                "requests_per_s_median": statistics.median(x["requests_per_s"] for x in runs),
+                "cpu_ms_per_request_median": statistics.median(x["cpu_ms_per_request"] for x in runs),
+                "rounds": runs,
+            }
     path = write_result(args.name, result)
     for (side, kind), v in lat.items():
         s = summary_ms(v)
         print(f"{side} {kind:8}  p50 {s['p50_ms']} ms  p95 {s['p95_ms']} ms")
+    for side in servers:
+        if c := result.get(f"{side}_concurrent"):
+            rates = [x["requests_per_s"] for x in c["rounds"]]
+            p95s = [x["p95_ms"] for x in c["rounds"]]
+            print(
+                f"{side} {c['clients']} clients  {c['requests_per_s_median']} req/s (rounds {rates}, p95 {p95s} ms), "
+                f"{c['cpu_ms_per_request_median']} CPU ms/request"
+            )
     print(
         f"identical hits and scores: {result['identical_hits']}; top-{TOP_K} overlap {result['top_k_overlap']}; "
         f"load {result['load_average']}  -> {path}"

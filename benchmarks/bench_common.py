@@ -147,6 +147,23 @@ def postgres_memory_mb(pgdata: Path) -> float | None:
         return None
 
 
+def postgres_cpu_seconds(pgdata: Path) -> float:
+    """CPU seconds of the postmaster serving pgdata and its live backends (pooled, so they persist)."""
+    try:
+        root = psutil.Process(int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0]))
+        procs = [root, *root.children(recursive=True)]
+    except (OSError, ValueError, psutil.Error):
+        return 0.0
+    total = 0.0
+    for proc in procs:
+        try:
+            t = proc.cpu_times()
+        except psutil.Error:
+            continue
+        total += t.user + t.system
+    return total
+
+
 def write_result(name: str, result: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"

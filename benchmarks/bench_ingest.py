@@ -33,29 +33,12 @@ from contextlib import nullcontext
 from pathlib import Path
 
 import httpx
-import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import Server, load_average, realtalk_texts, write_result  # noqa: E402
+from bench_common import Server, load_average, postgres_cpu_seconds, realtalk_texts, write_result  # noqa: E402
 
 # One small conversation (410 messages) keeps `make bench` short; --full ingests all ten (8,944).
 QUICK = ("Chat_7_Nebraas_Vanessa",)
-
-
-def postgres_cpu(pgdata: Path) -> float:
-    try:
-        pid = int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
-        root = psutil.Process(pid)
-        total = 0.0
-        for p in [root, *root.children(recursive=True)]:
-            try:
-                t = p.cpu_times()
-                total += t.user + t.system
-            except psutil.Error:
-                pass
-        return total
-    except (OSError, ValueError, psutil.Error):
-        return 0.0
 
 
 def index_texts(conv) -> list[str]:
@@ -103,12 +86,12 @@ def run(full: bool, rounds: int, baseline_code: str | None = None) -> dict:
 
             def end_to_end(srv: Server, client: httpx.Client, body: dict, n: int) -> tuple[float, float]:
                 pg = srv.log.parent / "pgdata"  # the server's data dir
-                s0, p0, t0 = srv.cpu_seconds(), postgres_cpu(pg), time.perf_counter()
+                s0, p0, t0 = srv.cpu_seconds(), postgres_cpu_seconds(pg), time.perf_counter()
                 resp = client.post("/v1/conversations", json=body)
                 wall = time.perf_counter() - t0
                 resp.raise_for_status()
                 assert resp.json()["messages_added"] == n, resp.text
-                return wall, srv.cpu_seconds() - s0 + postgres_cpu(pg) - p0
+                return wall, srv.cpu_seconds() - s0 + postgres_cpu_seconds(pg) - p0
 
             for r in range(rounds):
                 this = dict.fromkeys(names, 0.0)

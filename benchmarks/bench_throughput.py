@@ -38,10 +38,9 @@ import time
 from pathlib import Path
 
 import httpx
-import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import Server, load_average, summary_ms, write_result  # noqa: E402
+from bench_common import Server, load_average, postgres_cpu_seconds, summary_ms, write_result  # noqa: E402
 from bench_search import TOP_K, concurrent, ensure_built, questions  # noqa: E402
 
 BUDGET_MS = 100.0
@@ -110,23 +109,6 @@ async def open_loop(url: str, rate: float, seconds: float, queries: list[str], s
     elapsed = max(seconds, last - start)
     return {"offered_per_s": rate, "sent": len(arrivals), "achieved_per_s": round(len(lat) / elapsed, 1),
             "errors": errors, **summary_ms(lat)}  # fmt: skip
-
-
-def postgres_cpu_seconds(pgdata: Path) -> float:
-    """CPU seconds of the postmaster serving pgdata and its live backends (pooled, so they persist)."""
-    try:
-        root = psutil.Process(int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0]))
-        procs = [root, *root.children(recursive=True)]
-    except (OSError, ValueError, psutil.Error):
-        return 0.0
-    total = 0.0
-    for proc in procs:
-        try:
-            t = proc.cpu_times()
-        except psutil.Error:
-            continue
-        total += t.user + t.system
-    return total
 
 
 class Cost:

@@ -1,6 +1,6 @@
 """Where a search's time goes, in process: when each step of `Service.search` ends.
 
-    python benchmarks/search_timeline.py [--chunks 100000] [--queries 150] [--threads N]
+    python benchmarks/search_timeline.py [--chunks 100000] [--queries 150] [--query-threads N]
 
 Opens the cached bench_search.py database (built on first use, see
 bench_search.py) with the product's own `Service`, warms it with 20 questions,
@@ -70,7 +70,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--chunks", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=150)
-    parser.add_argument("--threads", type=int, default=0, help="MCP_RAG_EMBEDDING_THREADS (0: all cores)")
+    parser.add_argument("--query-threads", type=int, default=1, help="MCP_RAG_QUERY_EMBEDDING_THREADS (0: all cores)")
     parser.add_argument("--cached-queries", action="store_true", help="embed every query first: no overlap")
     parser.add_argument("--cache", type=Path, default=Path("/var/tmp/mcp-rag-bench"), help="as in bench_search.py")
     args = parser.parse_args()
@@ -78,7 +78,7 @@ def main() -> None:
     clock = Clock()
     for owner, name, label in STEPS:
         clock.wrap(owner, name, label)
-    service = Service(load_settings(env="test", data_dir=data_dir, embedding_threads=args.threads))
+    service = Service(load_settings(env="test", data_dir=data_dir, query_embedding_threads=args.query_threads))
     service.ready()
     qs = questions()
     if args.cached_queries:

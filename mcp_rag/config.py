@@ -119,7 +119,14 @@ class Settings(BaseSettings):
     embedding_provider: Literal["onnx", "openai"] = "onnx"
     embedding_model: str = "all-MiniLM-L6-v2"
     embedding_batch_size: int = Field(32, ge=1, le=1024)
-    embedding_threads: int = Field(0, ge=0, le=64)
+    embedding_threads: int = Field(
+        0, ge=0, le=64, description="Intra-op threads of the model embedding chunks; 0 = all cores"
+    )
+    # A search query is a few dozen tokens: a second thread saved ~0.2 ms of ~6 ms here and
+    # cost ~35% more CPU, which concurrent searches and PostgreSQL need (docs/PERFORMANCE.md).
+    query_embedding_threads: int = Field(
+        1, ge=0, le=64, description="Intra-op threads of the model embedding search queries; 0 = all cores"
+    )
     model_cache_dir: Path = Field(
         default_factory=lambda: Path(platformdirs.user_cache_dir("mcp-rag")),
         description="Where the int8 embedding model is built once from the bundled one and kept",

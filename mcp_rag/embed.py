@@ -369,13 +369,13 @@ def _cached(provider: str, model: str, batch: int, threads: int, key: str, base_
     return OnnxMiniLM(batch_size=batch, threads=threads)
 
 
-def _embedder(settings: Settings, query_dir: Path | None) -> Embedder:
+def _embedder(settings: Settings, threads: int, query_dir: Path | None) -> Embedder:
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
     return _cached(
         settings.embedding_provider,
         settings.embedding_model,
         settings.embedding_batch_size,
-        settings.embedding_threads,
+        threads,
         key,
         settings.openai_base_url or "",
         query_dir if settings.embedding_provider == "onnx" else None,
@@ -384,10 +384,11 @@ def _embedder(settings: Settings, query_dir: Path | None) -> Embedder:
 
 def get_embedder(settings: Settings) -> Embedder:
     """Embeds what is stored: chunks, and the sentences extractive answers quote."""
-    return _embedder(settings, None)
+    return _embedder(settings, settings.embedding_threads, None)
 
 
 def get_query_embedder(settings: Settings) -> Embedder:
     """Embeds search queries into the same space as `get_embedder`'s vectors (same
-    name and dimension); the offline model runs its int8 form here."""
-    return _embedder(settings, settings.model_cache_dir)
+    name and dimension); the offline model runs its int8 form here, on
+    `query_embedding_threads` (one by default: concurrent searches each get a core)."""
+    return _embedder(settings, settings.query_embedding_threads, settings.model_cache_dir)
