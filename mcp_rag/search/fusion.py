@@ -64,20 +64,24 @@ def rerank(pool: list[dict], query: str) -> list[dict]:
     ends: dict[tuple, float] = {}
     starts: dict[tuple, float] = {}
     for r in pool:
-        key = (r["conversation_id"].int, r["last_seq"])
-        ends[key] = max(r["score"], ends.get(key, 0.0))
-        key = (r["conversation_id"].int, r["first_seq"])
-        starts[key] = max(r["score"], starts.get(key, 0.0))
+        cid, score = r["conversation_id"].int, r["score"]
+        if score > ends.get(key := (cid, r["last_seq"]), 0.0):
+            ends[key] = score
+        if score > starts.get(key := (cid, r["first_seq"]), 0.0):
+            starts[key] = score
+    # The pool's authors whose names the query holds, matched once per author, not per row.
     named = set(terms.terms(query))
+    boosted = {a for r in pool for a in r["authors"] or () if not named.isdisjoint(_name_terms(a))} if named else set()
     scored = []
     for r in pool:
         cid = r["conversation_id"].int
-        beside = max(ends.get((cid, r["first_seq"] - 1), 0.0), starts.get((cid, r["last_seq"] + 1), 0.0))
-        score = r["score"] + NEIGHBOUR_WEIGHT * beside
-        if named and any(named.intersection(_name_terms(a)) for a in r["authors"] or ()):
+        before, after = ends.get((cid, r["first_seq"] - 1), 0.0), starts.get((cid, r["last_seq"] + 1), 0.0)
+        score = r["score"] + NEIGHBOUR_WEIGHT * (before if before > after else after)
+        if boosted and not boosted.isdisjoint(r["authors"] or ()):
             score *= AUTHOR_BOOST
         scored.append({**r, "score": score})
-    return sorted(scored, key=lambda r: -r["score"])
+    scored.sort(key=lambda r: -r["score"])
+    return scored
 
 
 @lru_cache(maxsize=10_000)
