@@ -123,7 +123,7 @@ def main() -> None:
         if runs:
             result[f"{side}_concurrent"] = {
                 "clients": args.clients,
-                "requests_per_s_median": statistics.median(x["requests_per_s"] for x in runs),
+                "requests_per_s_median": round(statistics.median(x["requests_per_s"] for x in runs), 1),
                 "cpu_ms_per_request_median": statistics.median(x["cpu_ms_per_request"] for x in runs),
                 "rounds": runs,
             }
