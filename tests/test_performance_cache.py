@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from mcp_rag import metrics
-from mcp_rag.embed import Embedder, QueryCache, get_query_embedder
+from mcp_rag.embed import Embedder, QueryCache, get_embedder, get_query_embedder
 from mcp_rag.errors import Unavailable
 from mcp_rag.models import ConversationIn, SearchRequest
 from mcp_rag.service import Service
@@ -193,3 +193,19 @@ def test_with_two_model_calls_two_queries_run_at_once_and_later_ones_batch_behin
     assert len(model.batches) <= 4
     for i, query in enumerate(queries):
         assert np.array_equal(results[i], minilm.embed([query])[0])
+
+
+def test_search_queries_and_stored_chunks_embed_on_their_own_thread_settings(settings):
+    """A query is a few dozen tokens: by default its model runs on one thread, leaving the
+    other cores to concurrent searches; chunks are embedded in batches on `embedding_threads`."""
+    default = get_query_embedder(settings)
+    custom = settings.model_copy(update={"query_embedding_threads": 2, "embedding_threads": 1})
+    query, chunks = get_query_embedder(custom), get_embedder(custom)
+    for model in (default, query, chunks):
+        model.ensure_loaded()
+    assert settings.query_embedding_threads == 1
+    assert default._session.get_session_options().intra_op_num_threads == 1
+    assert query._session.get_session_options().intra_op_num_threads == 2
+    assert chunks._session.get_session_options().intra_op_num_threads == 1
+    # Same model and space whatever the threads: one question, the same vector.
+    np.testing.assert_allclose(default.embed(["where did we ski?"]), query.embed(["where did we ski?"]), atol=1e-5)
