@@ -30,8 +30,9 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import Server, load_average, postgres_cpu_seconds, summary_ms, write_result  # noqa: E402
+from bench_common import Server, load_average, summary_ms, write_result  # noqa: E402
 from bench_search import TOP_K, concurrent, filters, questions  # noqa: E402
+from bench_throughput import Cost  # noqa: E402
 
 
 def hits(resp: httpx.Response) -> list[tuple]:
@@ -41,12 +42,10 @@ def hits(resp: httpx.Response) -> list[tuple]:
 
 def closed_loop(server: Server, queries: list[str], clients: int, seconds: float) -> dict:
     """`clients` closed-loop clients for `seconds`, with the CPU (server + its PostgreSQL) per request."""
-    pgdata = server.log.parent / "pgdata"
-    cpu0, pg0 = server.cpu_seconds(), postgres_cpu_seconds(pgdata)
+    cost = Cost(server)
+    cost.start()
     run = asyncio.run(concurrent(server.url, queries, clients, seconds, server))
-    n = max(1, round(run["requests_per_s"] * run["seconds"]))
-    cpu_ms = 1000 * (server.cpu_seconds() - cpu0 + postgres_cpu_seconds(pgdata) - pg0) / n
-    return {**run, "cpu_ms_per_request": round(cpu_ms, 1)}
+    return {**run, **cost.per_request(run["n"])}
 
 
 def main() -> None:

@@ -158,20 +158,20 @@ class OnnxMiniLM:
         self._tokenizer = tokenizer
 
     def _int8(self, source: Path) -> Path | bytes:
-        """The int8 graph: its file in the cache folder, or its bytes when that folder is unusable."""
-        try:
-            if self.cache_dir is None:
-                raise FileNotFoundError("no folder given")
-            return int8_model(source, self.cache_dir)
-        except OSError as exc:  # e.g. a read-only file system without a prebuilt model
-            log.warning(
-                "cannot keep the int8 embedding model in %s (%s); building it for this process only;"
-                " set MCP_RAG_MODEL_CACHE_DIR to a writable folder",
-                self.cache_dir,
-                exc,
-            )
-            with tempfile.TemporaryDirectory(prefix="mcp-rag-model-") as tmp:
-                return int8_model(source, Path(tmp)).read_bytes()
+        """The int8 graph: its file in the cache folder, or its bytes when there is no
+        usable folder (then it is built for this process only)."""
+        if self.cache_dir is not None:
+            try:
+                return int8_model(source, self.cache_dir)
+            except OSError as exc:  # e.g. a read-only file system without a prebuilt model
+                log.warning(
+                    "cannot keep the int8 embedding model in %s (%s); building it for this process only;"
+                    " set MCP_RAG_MODEL_CACHE_DIR to a writable folder",
+                    self.cache_dir,
+                    exc,
+                )
+        with tempfile.TemporaryDirectory(prefix="mcp-rag-model-") as tmp:
+            return int8_model(source, Path(tmp)).read_bytes()
 
     def ensure_loaded(self) -> None:
         with self._lock:
@@ -371,14 +371,16 @@ def _cached(provider: str, model: str, batch: int, threads: int, key: str, base_
 
 def _embedder(settings: Settings, threads: int, query_dir: Path | None) -> Embedder:
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
+    offline = settings.embedding_provider == "onnx"
+    # Threads and the int8 query form are the offline model's: OpenAI's one client serves both uses.
     return _cached(
         settings.embedding_provider,
         settings.embedding_model,
         settings.embedding_batch_size,
-        threads,
+        threads if offline else 0,
         key,
         settings.openai_base_url or "",
-        query_dir if settings.embedding_provider == "onnx" else None,
+        query_dir if offline else None,
     )
 
 

@@ -209,3 +209,18 @@ def test_search_queries_and_stored_chunks_embed_on_their_own_thread_settings(set
     assert chunks._session.get_session_options().intra_op_num_threads == 1
     # Same model and space whatever the threads: one question, the same vector.
     np.testing.assert_allclose(default.embed(["where did we ski?"]), query.embed(["where did we ski?"]), atol=1e-5)
+
+
+def test_openai_embeddings_serve_queries_and_chunks_with_one_client(settings):
+    """Thread counts and the int8 query form belong to the offline model: with OpenAI one
+    embedder (one HTTP client, no request made here) embeds both queries and chunks."""
+    from pydantic import SecretStr
+
+    remote = settings.model_copy(
+        update={
+            "embedding_provider": "openai",
+            "embedding_model": "text-embedding-3-small",
+            "openai_api_key": SecretStr("sk-test"),
+        }
+    )
+    assert get_query_embedder(remote) is get_embedder(remote)
