@@ -1,6 +1,7 @@
 """Where a search's time goes, in process: when each step of `Service.search` ends.
 
     python benchmarks/search_timeline.py [--chunks 100000] [--queries 150] [--query-threads N]
+                                         [--filter author|source|recent] [--data DIR]
 
 Opens the cached bench_search.py database (built on first use, see
 bench_search.py) with the product's own `Service`, warms it with 20 questions,
@@ -9,6 +10,9 @@ query is embedded) and records, from the start of each search, when each step
 returned and how long it took. The steps overlap: the query embeds on a worker
 thread while the BM25 arm runs, and only the vector arm waits for it. No HTTP:
 compare with bench_search.py's figures to see what the web layer adds.
+`--filter` gives every search one of bench_search.py's filters (its figures
+per filter are over HTTP). `--data` runs on another data dir, such as a copy
+of that database made before a change (see bench_ab.py).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import load_average, machine, percentile, write_result  # noqa: E402
-from bench_search import ensure_built, questions  # noqa: E402
+from bench_search import FILTER_KINDS, ensure_built, filters, questions  # noqa: E402
 
 from mcp_rag import embed  # noqa: E402
 from mcp_rag.config import load_settings  # noqa: E402
@@ -71,10 +75,12 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=150)
     parser.add_argument("--query-threads", type=int, default=1, help="MCP_RAG_QUERY_EMBEDDING_THREADS (0: all cores)")
+    parser.add_argument("--filter", choices=FILTER_KINDS, help="one of bench_search.py's filters on every search")
     parser.add_argument("--cached-queries", action="store_true", help="embed every query first: no overlap")
     parser.add_argument("--cache", type=Path, default=Path("/var/tmp/mcp-rag-bench"), help="as in bench_search.py")
+    parser.add_argument("--data", type=Path, help="data dir to run on instead of the cached database")
     args = parser.parse_args()
-    data_dir, _ = ensure_built(args.cache, args.chunks)
+    data_dir = args.data or ensure_built(args.cache, args.chunks)[0]
     clock = Clock()
     for owner, name, label in STEPS:
         clock.wrap(owner, name, label)
@@ -86,15 +92,21 @@ def main() -> None:
             service.query_cache.embed(service.query_embedder, q)
     else:
         service.query_cache.maxsize = 0  # every query embedded, as distinct questions would be
+    kind = FILTER_KINDS.index(args.filter) if args.filter else None
+
+    def request(i: int, q: str) -> SearchRequest:
+        # filters(i) picks its kind by i % 3: step i so that every search gets the chosen kind.
+        return SearchRequest(query=q, top_k=10, **(filters(3 * i + kind) if kind is not None else {}))
+
     total = []
     loads = [load_average()]
     try:
-        for q in qs[:20]:
-            service.search(SearchRequest(query=q, top_k=10))
+        for i, q in enumerate(qs[:20]):
+            service.search(request(i, q))
         clock.reset()
-        for q in qs[20 : 20 + args.queries]:
+        for i, q in enumerate(qs[20 : 20 + args.queries]):
             clock.start = time.perf_counter()
-            service.search(SearchRequest(query=q, top_k=10))
+            service.search(request(i, q))
             total.append((time.perf_counter() - clock.start) * 1000)
         loads.append(load_average())
     finally:
@@ -109,6 +121,8 @@ def main() -> None:
     }
     result = {
         "chunks": args.chunks,
+        "data": str(data_dir),
+        "filter": args.filter,
         "machine": machine(),
         "queries": len(total),
         "steps": steps,
@@ -116,7 +130,7 @@ def main() -> None:
         "total_p95_ms": round(percentile(total, 95), 2),
         "load_average": {"min": min(loads), "max": max(loads)},
     }
-    path = write_result(f"search_timeline_{args.chunks}", result)
+    path = write_result(f"search_timeline_{args.chunks}" + (f"_{args.filter}" if args.filter else ""), result)
     print(f"{'step':34} {'ends at (p50)':>14} {'takes (p50)':>12}")
     for label, s in sorted(steps.items(), key=lambda kv: kv[1]["ends_p50_ms"]):
         print(f"{label:34} {s['ends_p50_ms']:>11.1f} ms {s['takes_p50_ms']:>9.1f} ms")

@@ -28,7 +28,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 conversations_app = typer.Typer(help="List, show and delete stored conversations.", no_args_is_help=True)
-db_app = typer.Typer(help="Database status.", no_args_is_help=True)
+db_app = typer.Typer(help="Database status and upkeep.", no_args_is_help=True)
 app.add_typer(conversations_app, name="conversations")
 app.add_typer(db_app, name="db")
 tokens_app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
@@ -467,6 +467,28 @@ def db_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         return
     for key, value in status.items():
         out.print(f"{key}: {value}", highlight=False)
+
+
+@db_app.command("compact")
+def db_compact(
+    memory: Annotated[
+        str | None,
+        typer.Option(
+            help="maintenance_work_mem for rebuilding the indexes, e.g. 2GB (default: the vector index's size + 25%)"
+        ),
+    ] = None,
+) -> None:
+    """Rewrite the chunk tables: older chunks take the current layout, deleted rows' space is freed.
+
+    Searches and writes wait until it ends (35 s at 100k chunks here; docs/RUNBOOK.md)."""
+    err.print("rewriting chunks and chunk_terms and rebuilding their indexes; searches and writes wait meanwhile")
+    done = _service().compact(memory)
+    mb = 2**20
+    out.print(
+        f"compacted in {done['seconds']} s (maintenance_work_mem {done['maintenance_work_mem']}): "
+        f"{done['bytes_before'] / mb:.1f} MB → {done['bytes_after'] / mb:.1f} MB",
+        highlight=False,
+    )
 
 
 @tokens_app.command("create")

@@ -12,6 +12,8 @@ import contextvars
 import hashlib
 import json
 import logging
+import math
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -60,6 +62,8 @@ if TYPE_CHECKING:  # imported lazily at run time: the importers and sync are not
 log = logging.getLogger(__name__)
 
 DEFAULT_NAMESPACE = "default"
+# A size as PostgreSQL reads it in a setting: 512MB, 2GB (`compact`).
+_MEMORY = re.compile(r"[1-9][0-9]*(kB|MB|GB|TB)")
 
 
 def conversation_hash(conv: ConversationIn) -> str:
@@ -373,6 +377,29 @@ class Service:
             chunk_sql.ensure_vector_index(conn, embedder.dimension)
         self._model_checked = True
         return done
+
+    def compact(self, memory: str | None = None) -> dict[str, Any]:
+        """Rewrite the chunk tables (`mcp-rag db compact`): chunks written before
+        migration 0007 take its layout, with the embedding in the row, and the space
+        of deleted rows is freed. Searches and writes wait until it ends (an exclusive
+        lock). `memory` is PostgreSQL's maintenance_work_mem for rebuilding the
+        indexes; by default the vector index's size and a quarter, so that pgvector
+        builds the HNSW graph in memory (past it, the build is several times slower)."""
+        if memory is not None and not _MEMORY.fullmatch(memory):
+            raise Invalid(f"memory must be a PostgreSQL size such as 512MB or 2GB, not {memory!r}")
+        started = time.perf_counter()
+        with self.connection() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            before = chunk_sql.table_bytes(conn)
+            memory = memory or f"{max(64, math.ceil(chunk_sql.vector_index_bytes(conn) * 1.25 / 2**20))}MB"
+            chunk_sql.compact(conn, memory)
+            after = chunk_sql.table_bytes(conn)
+        return {
+            "bytes_before": before,
+            "bytes_after": after,
+            "maintenance_work_mem": memory,
+            "seconds": round(time.perf_counter() - started, 1),
+        }
 
     # -- search -------------------------------------------------------------------
     def search(self, req: SearchRequest, namespace: str = DEFAULT_NAMESPACE) -> SearchResult:

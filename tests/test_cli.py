@@ -88,6 +88,19 @@ def test_db_status_and_migrate(run):
     assert status["schema_revision"] == status["schema_head"]
 
 
+def test_db_compact_rewrites_the_chunk_tables_and_refuses_a_bad_size(run, service):
+    from builders import make_conversation
+
+    service.ingest(make_conversation())
+    r = run("db", "compact")
+    assert r.returncode == 0, r.stderr
+    assert "compacted in " in r.stdout and "maintenance_work_mem 64MB" in r.stdout
+    r = run("db", "compact", "--memory", "lots")
+    assert r.returncode != 0 and "memory must be a PostgreSQL size" in r.stderr and "Traceback" not in r.stderr
+    r = run("search", "skiing", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["hits"], r.stderr
+
+
 def test_serve_answers_rest_on_a_real_port(run, data_dir):
     server = Server(data_dir).wait_ready()
     try:

@@ -65,6 +65,40 @@ def drop_vector_indexes(conn: Connection) -> None:
         conn.execute(text(f'DROP INDEX IF EXISTS "{name}"'))
 
 
+# The tables `compact` rewrites: the chunks and their narrow BM25 copy (migration 0005).
+COMPACTED = ("chunks", "chunk_terms")
+
+
+def table_bytes(conn: Connection) -> int:
+    """The bytes on disk of the compacted tables, with their TOAST tables and indexes."""
+    return int(conn.execute(text("SELECT sum(pg_total_relation_size(t)) FROM unnest(CAST(:t AS regclass[])) t"),
+                            {"t": list(COMPACTED)}).scalar_one())  # fmt: skip
+
+
+def vector_index_bytes(conn: Connection) -> int:
+    return int(
+        conn.execute(
+            text(
+                "SELECT coalesce(sum(pg_relation_size(indexrelid)), 0) FROM pg_index "
+                "WHERE indexrelid::regclass::text LIKE 'chunks_embedding_hnsw_%'"
+            )
+        ).scalar_one()
+    )
+
+
+def compact(conn: Connection, memory: str) -> None:
+    """Rewrite the chunk tables and rebuild their indexes (VACUUM FULL), with
+    `memory` as maintenance_work_mem for the index builds; `conn` must be in
+    autocommit. Rows take the current storage layout (embeddings in the row,
+    migration 0007) and the space of deleted rows goes back to the file system."""
+    conn.execute(text("SELECT set_config('maintenance_work_mem', :m, false)"), {"m": memory})
+    try:
+        for table in COMPACTED:
+            conn.execute(text(f"VACUUM (FULL, ANALYZE) {table}"))
+    finally:
+        conn.execute(text("RESET maintenance_work_mem"))
+
+
 def last_chunk_start(conn: Connection, conversation_id: UUID) -> int | None:
     return conn.execute(
         text("SELECT max(first_seq) FROM chunks WHERE conversation_id = :id"),
