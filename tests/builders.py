@@ -22,3 +22,14 @@ def make_conversation(id: str = "conv-1", messages: list[dict] | None = None, **
         },
     ]
     return ConversationIn(id=id, messages=messages, **fields)
+
+
+def conversation_row(conn, external_id: str = "c"):
+    """A bare conversations row written in SQL, for schema tests at an older
+    revision (where the service's own code may not match the schema): its id."""
+    from sqlalchemy import text
+
+    return conn.execute(
+        text("INSERT INTO conversations (namespace, external_id) VALUES ('default', :e) RETURNING id"),
+        {"e": external_id},
+    ).scalar_one()

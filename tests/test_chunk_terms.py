@@ -3,7 +3,7 @@ same rows and values as chunks, whoever writes or deletes them."""
 
 from __future__ import annotations
 
-from builders import make_conversation
+from builders import conversation_row, make_conversation
 from sqlalchemy import text
 
 from mcp_rag.models import MessageIn
@@ -53,9 +53,7 @@ def test_migration_0005_copies_existing_chunks_and_its_downgrade_restores_0004(s
     engine = db.make_engine(scratch_url, 1)
     try:
         with engine.begin() as conn:
-            cid = conn.execute(
-                text("INSERT INTO conversations (namespace, external_id) VALUES ('default', 'c') RETURNING id")
-            ).scalar_one()
+            cid = conversation_row(conn)
             conn.execute(
                 text(
                     """

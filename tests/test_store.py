@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from builders import conversation_row
 from sqlalchemy import text
 
 from mcp_rag.store import db
@@ -85,9 +86,7 @@ def test_migration_0007_keeps_embeddings_in_the_row_and_compact_moves_older_ones
     engine = db.make_engine(scratch_url, 1)
     try:
         with engine.begin() as conn:
-            cid = conn.execute(
-                text("INSERT INTO conversations (namespace, external_id) VALUES ('default', 'c') RETURNING id")
-            ).scalar_one()
+            cid = conversation_row(conn)
             add_chunk(conn, cid, 1)
             assert out_of_line(conn) == [1] and storage(conn) == "e"
         db.migrate(scratch_url)
