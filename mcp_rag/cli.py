@@ -481,8 +481,12 @@ def db_compact(
     """Rewrite the chunk tables: older chunks take the current layout, deleted rows' space is freed.
 
     Searches and writes wait until it ends (35 s at 100k chunks here; docs/RUNBOOK.md)."""
-    err.print("rewriting chunks and chunk_terms and rebuilding their indexes; searches and writes wait meanwhile")
-    done = _service().compact(memory)
+    done = _service().compact(
+        memory,
+        starting=lambda: err.print(
+            "rewriting chunks and chunk_terms and rebuilding their indexes; searches and writes wait meanwhile"
+        ),
+    )
     mb = 2**20
     out.print(
         f"compacted in {done['seconds']} s (maintenance_work_mem {done['maintenance_work_mem']}): "

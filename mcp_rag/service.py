@@ -378,15 +378,18 @@ class Service:
         self._model_checked = True
         return done
 
-    def compact(self, memory: str | None = None) -> dict[str, Any]:
+    def compact(self, memory: str | None = None, starting: Callable[[], None] | None = None) -> dict[str, Any]:
         """Rewrite the chunk tables (`mcp-rag db compact`): chunks written before
         migration 0007 take its layout, with the embedding in the row, and the space
         of deleted rows is freed. Searches and writes wait until it ends (an exclusive
         lock). `memory` is PostgreSQL's maintenance_work_mem for rebuilding the
         indexes; by default the vector index's size and a quarter, so that pgvector
-        builds the HNSW graph in memory (past it, the build is several times slower)."""
+        builds the HNSW graph in memory (past it, the build is several times slower).
+        `starting` is called once the request is accepted, before the long part."""
         if memory is not None and not _MEMORY.fullmatch(memory):
             raise Invalid(f"memory must be a PostgreSQL size such as 512MB or 2GB, not {memory!r}")
+        if starting:
+            starting()
         started = time.perf_counter()
         with self.connection() as conn:
             conn = conn.execution_options(isolation_level="AUTOCOMMIT")
