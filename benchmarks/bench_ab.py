@@ -31,7 +31,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import Server, load_average, summary_ms, write_result  # noqa: E402
-from bench_search import FILTER_KINDS, TOP_K, concurrent, filters, questions  # noqa: E402
+from bench_search import TOP_K, by_filter_kind, concurrent, filters, questions  # noqa: E402
 from bench_throughput import Cost  # noqa: E402
 
 
@@ -114,13 +114,7 @@ def main() -> None:
         "a": {"data": str(args.a), "code": args.a_code or "this checkout"},
         "b": {"data": str(args.b), "code": args.b_code or "this checkout"},
         **{f"{side}_{kind}": summary_ms(v) for (side, kind), v in lat.items()},
-        # filters(i) picks its kind by i % 3, as in bench_search.py.
-        **{
-            f"{side}_filtered_by": {
-                name: summary_ms(lat[side, "filtered"][k :: len(FILTER_KINDS)]) for k, name in enumerate(FILTER_KINDS)
-            }
-            for side in servers
-        },
+        **{f"{side}_filtered_by": by_filter_kind(lat[side, "filtered"]) for side in servers},
         "identical_hits": f"{same} of {2 * args.queries}",
         "top_k_overlap": round(overlap / (2 * args.queries), 4),
         "load_average": {"min": min(loads), "max": max(loads)},

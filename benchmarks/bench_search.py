@@ -197,17 +197,23 @@ def questions() -> list[str]:
     return list(dict.fromkeys(qs))
 
 
-# What filters(i) applies, by i % 3: one author (2% of chunks), one source (20%), the last 5% of time.
+# The filters of the filtered questions: one author (2% of chunks), one source (20%), the last 5% of time.
 FILTER_KINDS = ("author", "source", "recent")
 
 
-def filters(i: int) -> dict:
-    kind = i % 3
-    if kind == 0:
+def filters(i: int, kind: str | None = None) -> dict:
+    """The filter of the i-th filtered question: of `kind`, or of each kind in turn (FILTER_KINDS[i % 3])."""
+    kind = kind or FILTER_KINDS[i % len(FILTER_KINDS)]
+    if kind == "author":
         return {"author": AUTHORS[i % len(AUTHORS)]}
-    if kind == 1:
+    if kind == "source":
         return {"source": SOURCES[i % len(SOURCES)]}
     return {"since": (START + SPAN * 0.95).isoformat()}
+
+
+def by_filter_kind(lat: list[float]) -> dict[str, dict]:
+    """Latencies of questions filtered by `filters(i)` (i = 0, 1, ...), summarised per kind."""
+    return {name: summary_ms(lat[k :: len(FILTER_KINDS)]) for k, name in enumerate(FILTER_KINDS)}
 
 
 def sequential(http: httpx.Client, queries: list[str], with_filters: bool) -> tuple[list[float], int, list[float]]:
@@ -312,7 +318,7 @@ def measure(data_dir: Path, n: int, args) -> dict:
             lat, thin, loads = sequential(http, filt_q, True)
             filtered = {
                 **summary_ms(lat),
-                "by_filter": {name: summary_ms(lat[k :: len(FILTER_KINDS)]) for k, name in enumerate(FILTER_KINDS)},
+                "by_filter": by_filter_kind(lat),
                 "thin_results": thin,
                 "load_average": {"min": min(loads), "max": max(loads)},
             }

@@ -92,11 +92,9 @@ def main() -> None:
             service.query_cache.embed(service.query_embedder, q)
     else:
         service.query_cache.maxsize = 0  # every query embedded, as distinct questions would be
-    kind = FILTER_KINDS.index(args.filter) if args.filter else None
 
     def request(i: int, q: str) -> SearchRequest:
-        # filters(i) picks its kind by i % 3: step i so that every search gets the chosen kind.
-        return SearchRequest(query=q, top_k=10, **(filters(3 * i + kind) if kind is not None else {}))
+        return SearchRequest(query=q, top_k=10, **(filters(i, args.filter) if args.filter else {}))
 
     total = []
     loads = [load_average()]

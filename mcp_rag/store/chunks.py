@@ -18,9 +18,12 @@ from mcp_rag.chunking import ChunkDraft
 from mcp_rag.models import SearchFilters
 from mcp_rag.search import bm25, fusion, terms
 
+# Each dimension's HNSW index is named VECTOR_INDEX + dimension (`ensure_vector_index`).
+VECTOR_INDEX = "chunks_embedding_hnsw_"
+
 
 def index_name(dimension: int) -> str:
-    return f"chunks_embedding_hnsw_{int(dimension)}"
+    return f"{VECTOR_INDEX}{int(dimension)}"
 
 
 def registered_model(conn: Connection) -> tuple[str, int] | None:
@@ -59,7 +62,7 @@ def ensure_vector_index(conn: Connection, dimension: int) -> None:
 
 def drop_vector_indexes(conn: Connection) -> None:
     names = conn.execute(
-        text("SELECT indexname FROM pg_indexes WHERE indexname LIKE 'chunks_embedding_hnsw_%'")
+        text("SELECT indexname FROM pg_indexes WHERE starts_with(indexname, :prefix)"), {"prefix": VECTOR_INDEX}
     ).scalars()
     for name in list(names):
         conn.execute(text(f'DROP INDEX IF EXISTS "{name}"'))
@@ -71,19 +74,17 @@ COMPACTED = ("chunks", "chunk_terms")
 
 def table_bytes(conn: Connection) -> int:
     """The bytes on disk of the compacted tables, with their TOAST tables and indexes."""
-    return int(conn.execute(text("SELECT sum(pg_total_relation_size(t)) FROM unnest(CAST(:t AS regclass[])) t"),
-                            {"t": list(COMPACTED)}).scalar_one())  # fmt: skip
+    sql = "SELECT sum(pg_total_relation_size(t)) FROM unnest(CAST(:t AS regclass[])) t"
+    return int(conn.execute(text(sql), {"t": list(COMPACTED)}).scalar_one())
 
 
 def vector_index_bytes(conn: Connection) -> int:
-    return int(
-        conn.execute(
-            text(
-                "SELECT coalesce(sum(pg_relation_size(indexrelid)), 0) FROM pg_index "
-                "WHERE indexrelid::regclass::text LIKE 'chunks_embedding_hnsw_%'"
-            )
-        ).scalar_one()
+    """The bytes on disk of the HNSW indexes (`ensure_vector_index`)."""
+    sql = (
+        "SELECT coalesce(sum(pg_relation_size(format('%I.%I', schemaname, indexname))), 0) "
+        "FROM pg_indexes WHERE starts_with(indexname, :prefix)"
     )
+    return int(conn.execute(text(sql), {"prefix": VECTOR_INDEX}).scalar_one())
 
 
 def compact(conn: Connection, memory: str) -> None:
