@@ -37,6 +37,7 @@ from mcp_rag.store import chunks  # noqa: E402
 STEPS = [
     (chunks, "tune_vector_scan", "scan settings sent"),
     (chunks, "lexical_arm", "BM25 arm"),
+    (chunks, "ranks_exactly", "plan chosen (exact or HNSW)"),
     (embed.QueryCache, "embed", "query embedded (worker thread)"),
     (chunks, "vector_arm", "vector arm"),
     (fusion, "fuse", "fusion"),

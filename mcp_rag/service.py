@@ -17,7 +17,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -43,6 +43,7 @@ from mcp_rag.models import (
     IngestResult,
     Message,
     MessageIn,
+    SearchFilters,
     SearchRequest,
     SearchResult,
     Transcript,
@@ -412,25 +413,32 @@ class Service:
     def _search(self, req: SearchRequest, namespace: str) -> SearchResult:
         started = time.perf_counter()
         self._ensure_model()
-        # The query embeds on another thread while this one runs the BM25 arm: they overlap.
-        # The copied context keeps the embedding's span (and logging context) in this request's trace.
-        in_context = contextvars.copy_context().run
-        vector = self._query_threads.submit(in_context, self.query_cache.embed, self.query_embedder, req.query)
         filters = req.filters()
+        # A worker thread embeds the query while this one runs the BM25 arm; then this thread
+        # hands it the connection (`scope`, with the conversation to search in) and the worker
+        # runs the vector arm as soon as its vector is ready, without waking this thread
+        # in between. The copied context keeps the worker's spans (and logging context) in
+        # this request's trace.
+        scope: Future[tuple[Connection, UUID | None, bool]] = Future()
+        in_context = contextvars.copy_context().run
+        vector_rows = self._query_threads.submit(in_context, self._vector_arm, req, namespace, filters, scope)
         with self.transaction(read_only=True) as conn:
-            cid = None
-            if req.conversation_id:
-                cid = _find(conn, namespace, req.conversation_id)
-                if cid is None:
-                    raise NotFound(f"conversation {req.conversation_id!r} not found")
-            chunk_sql.tune_vector_scan(conn, req.top_k)
-            lexical = chunk_sql.lexical_arm(
-                conn, namespace, req.query, filters, cid, req.top_k, self.settings.bm25_candidates
-            )
-            # Only the vector arm waits for the query's vector.
-            semantic = chunk_sql.vector_arm(
-                conn, namespace, vector.result(), self.query_embedder.dimension, filters, cid, req.top_k
-            )
+            try:
+                cid = None
+                if req.conversation_id:
+                    cid = _find(conn, namespace, req.conversation_id)
+                    if cid is None:
+                        raise NotFound(f"conversation {req.conversation_id!r} not found")
+                chunk_sql.tune_vector_scan(conn, req.top_k)
+                lexical = chunk_sql.lexical_arm(
+                    conn, namespace, req.query, filters, cid, req.top_k, self.settings.bm25_candidates
+                )
+                exact = chunk_sql.ranks_exactly(conn, namespace, filters, cid)
+                scope.set_result((conn, cid, exact))
+                semantic = vector_rows.result()
+            finally:
+                scope.cancel()  # does nothing once set; otherwise the worker stops waiting for it
+                wait([vector_rows])  # the worker is done with conn before this thread goes on
             top = fusion.rerank(fusion.fuse(semantic, lexical), req.query)[: req.top_k]
             shown = chunk_sql.shown(conn, [r["id"] for r in top])
         return SearchResult(
@@ -440,6 +448,19 @@ class Service:
             hits=[Hit(**r, **shown[r["id"]]) for r in top if r["id"] in shown],
             took_ms=round((time.perf_counter() - started) * 1000, 2),
         )
+
+    def _vector_arm(
+        self,
+        req: SearchRequest,
+        namespace: str,
+        filters: SearchFilters,
+        scope: Future[tuple[Connection, UUID | None, bool]],
+    ) -> list[dict]:
+        """The vector arm of `_search`, on a worker thread: the query's vector, then the rows."""
+        vector = self.query_cache.embed(self.query_embedder, req.query)
+        conn, cid, exact = scope.result()
+        dimension = self.query_embedder.dimension
+        return chunk_sql.vector_arm(conn, namespace, vector, dimension, filters, cid, req.top_k, exact)
 
     # -- ask (answers with citations; the rules live in mcp_rag/answer.py) --------
     def ask(self, req: AskRequest, namespace: str = DEFAULT_NAMESPACE) -> Answer:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
 import pytest
-from builders import make_conversation
+from builders import conversation_row, make_conversation
+from pgvector import SparseVector
+from sqlalchemy import text
 
 from mcp_rag.errors import NotFound
-from mcp_rag.models import ConversationIn, SearchRequest
-from mcp_rag.search import fusion
+from mcp_rag.models import ConversationIn, SearchFilters, SearchRequest
+from mcp_rag.search import fusion, terms
 from mcp_rag.store import chunks as chunk_sql
 
 TOPICS = [
@@ -157,3 +162,40 @@ def test_bm25_arm_when_every_query_word_is_common_scores_the_chunks_holding_them
     assert len(exact) == 43
     assert budgeted == exact[:3]
     assert len(wide) == 23 and set(wide) < set(exact)  # one word's 23 chunks fit a budget of 25
+
+
+def test_a_filter_keeping_few_chunks_ranks_them_exactly_and_a_wide_or_unindexed_one_walks_the_graph(service):
+    """3,000 chunks a minute apart (random unit vectors, written with the product's
+    COPY). PostgreSQL's estimates decide: the last 1% of time (30 chunks, found
+    through the ended_at index) is ranked exactly, and the arm is the true nearest
+    of them in order. The last 90% (2,700 > sqrt(600 * 3,000) ~ 1,342), no filter,
+    one conversation, and a rare source (no index: every chunk would be read)
+    walk the HNSW graph."""
+    n = 3000
+    rng = np.random.default_rng(5)
+    vectors = rng.normal(size=(n, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    empty = SparseVector({}, terms.SPACE)
+    with service.transaction() as conn:
+        cid = conversation_row(conn)
+        rows = [
+            (cid, "default", "email" if i % 100 == 0 else "slack", i + 1, i + 1, [f"m{i}"], ["Ana"], ["user"],
+             start + timedelta(minutes=i), start + timedelta(minutes=i), f"turn {i}", vectors[i], [], 0, empty)
+            for i in range(n)
+        ]  # fmt: skip
+        chunk_sql._copy_rows(conn, rows)
+    with service.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("ANALYZE chunks"))
+    recent = SearchFilters(since=start + timedelta(minutes=n - 30))
+    query = rng.normal(size=384).astype(np.float32)
+    query /= np.linalg.norm(query)
+    with service.transaction(read_only=True) as conn:
+        assert chunk_sql.ranks_exactly(conn, "default", recent, None)
+        assert not chunk_sql.ranks_exactly(conn, "default", SearchFilters(since=start + timedelta(minutes=300)), None)
+        assert not chunk_sql.ranks_exactly(conn, "default", SearchFilters(), None)
+        assert not chunk_sql.ranks_exactly(conn, "default", recent, cid)
+        assert not chunk_sql.ranks_exactly(conn, "default", SearchFilters(source="email"), None)
+        arm = chunk_sql.vector_arm(conn, "default", query, 384, recent, None, 10, exact=True)
+    nearest = sorted(range(n - 30, n), key=lambda i: 1 - float(vectors[i] @ query))
+    assert [r["first_seq"] for r in arm] == [i + 1 for i in nearest]
