@@ -1,7 +1,7 @@
 """Where a search's time goes, in process: when each step of `Service.search` ends.
 
     python benchmarks/search_timeline.py [--chunks 100000] [--queries 150] [--query-threads N]
-                                         [--filter author|source|recent] [--data DIR]
+                                         [--filter author|source|recent] [--since-share F] [--data DIR]
 
 Opens the cached bench_search.py database (built on first use, see
 bench_search.py) with the product's own `Service`, warms it with 20 questions,
@@ -11,7 +11,8 @@ returned and how long it took. The steps overlap: the query embeds on a worker
 thread while the BM25 arm runs, and only the vector arm waits for it. No HTTP:
 compare with bench_search.py's figures to see what the web layer adds.
 `--filter` gives every search one of bench_search.py's filters (its figures
-per filter are over HTTP). `--data` runs on another data dir, such as a copy
+per filter are over HTTP); `--since-share 0.01` filters every search to the
+last 1% of the data's time span instead. `--data` runs on another data dir, such as a copy
 of that database made before a change (see bench_ab.py).
 """
 
@@ -25,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import load_average, machine, percentile, write_result  # noqa: E402
-from bench_search import FILTER_KINDS, ensure_built, filters, questions  # noqa: E402
+from bench_search import FILTER_KINDS, SPAN, START, ensure_built, filters, questions  # noqa: E402
 
 from mcp_rag import embed  # noqa: E402
 from mcp_rag.config import load_settings  # noqa: E402
@@ -77,6 +78,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=150)
     parser.add_argument("--query-threads", type=int, default=1, help="MCP_RAG_QUERY_EMBEDDING_THREADS (0: all cores)")
     parser.add_argument("--filter", choices=FILTER_KINDS, help="one of bench_search.py's filters on every search")
+    parser.add_argument("--since-share", type=float, help="every search: the last share of the time span (0-1)")
     parser.add_argument("--cached-queries", action="store_true", help="embed every query first: no overlap")
     parser.add_argument("--cache", type=Path, default=Path("/var/tmp/mcp-rag-bench"), help="as in bench_search.py")
     parser.add_argument("--data", type=Path, help="data dir to run on instead of the cached database")
@@ -95,6 +97,8 @@ def main() -> None:
         service.query_cache.maxsize = 0  # every query embedded, as distinct questions would be
 
     def request(i: int, q: str) -> SearchRequest:
+        if args.since_share is not None:
+            return SearchRequest(query=q, top_k=10, since=(START + SPAN * (1 - args.since_share)).isoformat())
         return SearchRequest(query=q, top_k=10, **(filters(i, args.filter) if args.filter else {}))
 
     total = []
@@ -122,6 +126,7 @@ def main() -> None:
         "chunks": args.chunks,
         "data": str(data_dir),
         "filter": args.filter,
+        "since_share": args.since_share,
         "machine": machine(),
         "queries": len(total),
         "steps": steps,
@@ -129,7 +134,8 @@ def main() -> None:
         "total_p95_ms": round(percentile(total, 95), 2),
         "load_average": {"min": min(loads), "max": max(loads)},
     }
-    path = write_result(f"search_timeline_{args.chunks}" + (f"_{args.filter}" if args.filter else ""), result)
+    name = f"search_timeline_{args.chunks}" + (f"_{args.filter}" if args.filter else "")
+    path = write_result(name + (f"_since{args.since_share:g}" if args.since_share is not None else ""), result)
     print(f"{'step':34} {'ends at (p50)':>14} {'takes (p50)':>12}")
     for label, s in sorted(steps.items(), key=lambda kv: kv[1]["ends_p50_ms"]):
         print(f"{label:34} {s['ends_p50_ms']:>11.1f} ms {s['takes_p50_ms']:>9.1f} ms")

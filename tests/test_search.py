@@ -168,9 +168,9 @@ def test_a_filter_keeping_few_chunks_ranks_them_exactly_and_a_wide_or_unindexed_
     """3,000 chunks a minute apart (random unit vectors, written with the product's
     COPY). PostgreSQL's estimates decide: the last 1% of time (30 chunks, found
     through the ended_at index) is ranked exactly, and the arm is the true nearest
-    of them in order. The last 90% (2,700 > sqrt(600 * 3,000) ~ 1,342), no filter,
-    one conversation, and a rare source (no index: every chunk would be read)
-    walk the HNSW graph."""
+    of them in order. The last 90% (reading 2,700 matches costs the planner more
+    than MATCH_COST * sqrt(600 * 3,000) ~ 2,683), no filter, one conversation,
+    and a rare source (no index: every chunk would be read) walk the HNSW graph."""
     n = 3000
     rng = np.random.default_rng(5)
     vectors = rng.normal(size=(n, 384)).astype(np.float32)

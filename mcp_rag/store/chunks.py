@@ -366,23 +366,31 @@ def tune_vector_scan(conn: Connection, top_k: int) -> None:
 # Ranking a filter's M matches exactly reads each of them once; walking the HNSW
 # graph under a filter that keeps a share s = M/N of the N chunks scans about
 # (arm depth)/s of them before the arm is full, so it costs in proportion to N/M.
-# The two meet at M = sqrt(EXACT_RANKING_K * N). Measured where they meet
-# (benchmarks, time filters): 7,500 matches of 100k chunks (K ~ 560) and ~32,000
-# of 1M (K ~ 1,050); the smaller K keeps exact ranking to where it wins at both.
+# The two meet at M = sqrt(EXACT_RANKING_K * N) matches that lie together (a time
+# range). Measured where they meet (benchmarks, time filters): 7,500 matches of
+# 100k chunks (K ~ 560) and ~32,000 of 1M (K ~ 1,050); the smaller K keeps exact
+# ranking to where it won at both.
 EXACT_RANKING_K = 600
+# What reading one such match costs in the planner's units: 1.6-1.9 for time
+# ranges at 100k and 1M chunks. Matches scattered one to a page (an author's
+# turns) cost ~3.1 each, and at 1M they were no faster to rank exactly than
+# through the graph (92-212 vs 111-121 ms for 18,500 of them): comparing the
+# planner's cost rather than its row count leaves those to the graph.
+MATCH_COST = 2.0
 
 
 def ranks_exactly(conn: Connection, namespace: str, filters: SearchFilters, conversation_id: UUID | None) -> bool:
     """Whether `vector_arm` should rank the filter's matches exactly instead of walking the
-    HNSW graph: when the filter keeps few chunks (above) and an index finds them.
+    HNSW graph: when an index finds them and reading them costs the planner no more than
+    reading sqrt(EXACT_RANKING_K * table rows) matches that lie together (above).
 
     PostgreSQL's planner makes this choice itself, but it prices the graph walk
     as if a filter cost it nothing: at 1M chunks it walked the graph for the last
     1% of time (208 ms) where ranking the 9,700 matches took 20 ms. Its own
-    estimates (EXPLAIN: planning only, ~0.5 ms) give the matches and the plan
-    that finds them; the table's size is its row count as of the last ANALYZE,
-    and without one the planner decides. Unfiltered and single-conversation
-    searches are left to the planner."""
+    estimate (EXPLAIN: planning only, ~0.5 ms) gives the cost of reading the
+    matches and the plan that finds them; the table's size is its row count as
+    of the last ANALYZE, and without one the planner decides. Unfiltered and
+    single-conversation searches are left to the planner."""
     narrowed = filters.model_dump(exclude={"conversation_id"}, exclude_none=True)
     if conversation_id is not None or not narrowed:
         return False
@@ -391,9 +399,10 @@ def ranks_exactly(conn: Connection, namespace: str, filters: SearchFilters, conv
     if table <= 0:
         return False
     where, params = _filter_sql(namespace, filters, None)
-    _, rows = _fetch(conn, f"EXPLAIN (FORMAT JSON) SELECT 1 FROM chunks c WHERE {where}", params)
-    plan = rows[0][0][0]["Plan"]  # its top node's rows are the whole estimate, parallel plans too
-    return plan["Plan Rows"] <= math.sqrt(EXACT_RANKING_K * table) and not _reads_every_chunk(plan)
+    _, rows = _fetch(conn, f"EXPLAIN (FORMAT JSON) SELECT c.embedding FROM chunks c WHERE {where}", params)
+    plan = rows[0][0][0]["Plan"]
+    budget = MATCH_COST * math.sqrt(EXACT_RANKING_K * table)
+    return plan["Total Cost"] <= budget and not _reads_every_chunk(plan)
 
 
 def _reads_every_chunk(plan: dict) -> bool:
