@@ -390,9 +390,10 @@ def ranks_exactly(conn: Connection, namespace: str, filters: SearchFilters, conv
     estimate (EXPLAIN: planning only, ~0.5 ms) gives the cost of reading the
     matches and the plan that finds them; the table's size is its row count as
     of the last ANALYZE, and without one the planner decides. Unfiltered and
-    single-conversation searches are left to the planner."""
-    narrowed = filters.model_dump(exclude={"conversation_id"}, exclude_none=True)
-    if conversation_id is not None or not narrowed:
+    single-conversation searches are left to the planner, and so are filters
+    no index serves (a source, a role: every chunk would be read)."""
+    indexed = (filters.since, filters.until, filters.author, filters.metadata)
+    if conversation_id is not None or all(f is None for f in indexed):
         return False
     _, rows = _fetch(conn, "SELECT reltuples FROM pg_class WHERE oid = 'chunks'::regclass", {})
     table = rows[0][0]
