@@ -164,13 +164,16 @@ def test_bm25_arm_when_every_query_word_is_common_scores_the_chunks_holding_them
     assert len(wide) == 23 and set(wide) < set(exact)  # one word's 23 chunks fit a budget of 25
 
 
-def test_a_filter_keeping_few_chunks_ranks_them_exactly_and_a_wide_or_unindexed_one_walks_the_graph(service):
+def test_a_filter_keeping_few_chunks_ranks_them_exactly_and_a_wide_or_unindexed_one_walks_the_graph(
+    service, monkeypatch
+):
     """3,000 chunks a minute apart (random unit vectors, written with the product's
     COPY). PostgreSQL's estimates decide: the last 1% of time (30 chunks, found
     through the ended_at index) is ranked exactly, and the arm is the true nearest
-    of them in order. The last 90% (reading 2,700 matches costs the planner more
-    than MATCH_COST * sqrt(600 * 3,000) ~ 2,683), no filter, one conversation,
-    and a rare source (no index: every chunk would be read) walk the HNSW graph."""
+    of them in order; with a budget of reading a hundredth of a match per
+    sqrt(600 * 3,000) they are past it. The last 90% (PostgreSQL reads the whole
+    table for it), no filter, one conversation, and a rare source (no index)
+    walk the HNSW graph."""
     n = 3000
     rng = np.random.default_rng(5)
     vectors = rng.normal(size=(n, 384)).astype(np.float32)
@@ -197,5 +200,7 @@ def test_a_filter_keeping_few_chunks_ranks_them_exactly_and_a_wide_or_unindexed_
         assert not chunk_sql.ranks_exactly(conn, "default", recent, cid)
         assert not chunk_sql.ranks_exactly(conn, "default", SearchFilters(source="email"), None)
         arm = chunk_sql.vector_arm(conn, "default", query, 384, recent, None, 10, exact=True)
+        monkeypatch.setattr(chunk_sql, "MATCH_COST", 0.01)
+        assert not chunk_sql.ranks_exactly(conn, "default", recent, None)
     nearest = sorted(range(n - 30, n), key=lambda i: 1 - float(vectors[i] @ query))
     assert [r["first_seq"] for r in arm] == [i + 1 for i in nearest]
