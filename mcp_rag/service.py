@@ -429,11 +429,11 @@ class Service:
                     cid = _find(conn, namespace, req.conversation_id)
                     if cid is None:
                         raise NotFound(f"conversation {req.conversation_id!r} not found")
-                chunk_sql.tune_vector_scan(conn, req.top_k)
+                table_rows = chunk_sql.tune_vector_scan(conn, req.top_k)
                 lexical = chunk_sql.lexical_arm(
                     conn, namespace, req.query, filters, cid, req.top_k, self.settings.bm25_candidates
                 )
-                exact = chunk_sql.ranks_exactly(conn, namespace, filters, cid)
+                exact = chunk_sql.ranks_exactly(conn, namespace, filters, cid, table_rows)
                 scope.set_result((conn, cid, exact))
                 semantic = vector_rows.result()
             finally:

@@ -351,16 +351,19 @@ def lexical_arm(
     return _candidates(conn, ranked, params)
 
 
-def tune_vector_scan(conn: Connection, top_k: int) -> None:
+def tune_vector_scan(conn: Connection, top_k: int) -> float:
     """pgvector's scan settings for this transaction (SET LOCAL), before `vector_arm`:
     iterative scans, so that a selective filter still fills the arm, and an
     ef_search that covers the arm's depth. A separate round trip, so the search
-    sends it while the query is still being embedded."""
-    _fetch(
+    sends it while the query is still being embedded. It also returns the chunks
+    table's row count as of its last ANALYZE (-1 before one; `ranks_exactly`)."""
+    _, rows = _fetch(
         conn,
-        "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.ef_search', %(ef)s, true)",
+        "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.ef_search', %(ef)s, true),"
+        " (SELECT reltuples FROM pg_class WHERE oid = 'chunks'::regclass)",
         {"ef": str(max(100, _depth(top_k)))},
     )
+    return rows[0][2]
 
 
 # Ranking a filter's M matches exactly reads each of them once; walking the HNSW
@@ -379,30 +382,31 @@ EXACT_RANKING_K = 600
 MATCH_COST = 2.0
 
 
-def ranks_exactly(conn: Connection, namespace: str, filters: SearchFilters, conversation_id: UUID | None) -> bool:
+def ranks_exactly(
+    conn: Connection, namespace: str, filters: SearchFilters, conversation_id: UUID | None, table_rows: float
+) -> bool:
     """Whether `vector_arm` should rank the filter's matches exactly instead of walking the
     HNSW graph: when an index finds them and reading them costs the planner no more than
-    reading sqrt(EXACT_RANKING_K * table rows) matches that lie together (above).
+    reading sqrt(EXACT_RANKING_K * table_rows) matches that lie together (above).
 
     PostgreSQL's planner makes this choice itself, but it prices the graph walk
     as if a filter cost it nothing: at 1M chunks it walked the graph for the last
     1% of time (208 ms) where ranking the 9,700 matches took 20 ms. Its own
     estimate (EXPLAIN: planning only, ~0.5 ms) gives the cost of reading the
-    matches and the plan that finds them; the table's size is its row count as
-    of the last ANALYZE, and without one the planner decides. Unfiltered and
+    matches and the plan that finds them; `table_rows` is the table's row count
+    as of its last ANALYZE (`tune_vector_scan`), and without one the planner
+    decides. Unfiltered and
     single-conversation searches are left to the planner, and so are filters
     no index serves (a source, a role: every chunk would be read)."""
     indexed = (filters.since, filters.until, filters.author, filters.metadata)
     if conversation_id is not None or all(f is None for f in indexed):
         return False
-    _, rows = _fetch(conn, "SELECT reltuples FROM pg_class WHERE oid = 'chunks'::regclass", {})
-    table = rows[0][0]
-    if table <= 0:
+    if table_rows <= 0:
         return False
     where, params = _filter_sql(namespace, filters, None)
     _, rows = _fetch(conn, f"EXPLAIN (FORMAT JSON) SELECT c.embedding FROM chunks c WHERE {where}", params)
     plan = rows[0][0][0]["Plan"]
-    budget = MATCH_COST * math.sqrt(EXACT_RANKING_K * table)
+    budget = MATCH_COST * math.sqrt(EXACT_RANKING_K * table_rows)
     return plan["Total Cost"] <= budget and not _reads_every_chunk(plan)
 
 
