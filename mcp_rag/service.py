@@ -415,9 +415,9 @@ class Service:
         self._ensure_model()
         filters = req.filters()
         # A worker thread embeds the query while this one runs the BM25 arm; then this thread
-        # hands it the connection (`scope`, with the conversation to search in) and the worker
-        # runs the vector arm as soon as its vector is ready, without waking this thread
-        # in between. The copied context keeps the worker's spans (and logging context) in
+        # hands it the connection (`scope`, with the conversation to search in and whether to
+        # rank exactly) and the worker runs the vector arm as soon as its vector is ready,
+        # without waking this thread in between. The copied context keeps the worker's spans (and logging context) in
         # this request's trace.
         scope: Future[tuple[Connection, UUID | None, bool]] = Future()
         in_context = contextvars.copy_context().run

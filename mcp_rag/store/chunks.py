@@ -395,13 +395,10 @@ def ranks_exactly(
     estimate (EXPLAIN: planning only, ~0.5 ms) gives the cost of reading the
     matches and the plan that finds them; `table_rows` is the table's row count
     as of its last ANALYZE (`tune_vector_scan`), and without one the planner
-    decides. Unfiltered and
-    single-conversation searches are left to the planner, and so are filters
-    no index serves (a source, a role: every chunk would be read)."""
+    decides. So it does for unfiltered and single-conversation searches, and
+    for filters no index serves (a source, a role: every chunk would be read)."""
     indexed = (filters.since, filters.until, filters.author, filters.metadata)
-    if conversation_id is not None or all(f is None for f in indexed):
-        return False
-    if table_rows <= 0:
+    if conversation_id is not None or all(f is None for f in indexed) or table_rows <= 0:
         return False
     where, params = _filter_sql(namespace, filters, None)
     _, rows = _fetch(conn, f"EXPLAIN (FORMAT JSON) SELECT c.embedding FROM chunks c WHERE {where}", params)

@@ -1,8 +1,8 @@
 """An index on chunks (namespace, ended_at), for searches since a time.
 
-A search filtered by a time, an author or a small namespace ranks the few
-chunks that match exactly when that is cheaper than walking the HNSW graph
-(mcp_rag/store/chunks.py, `vector_arm`). Exact ranking needs the matches
+A search filtered by a time or an author ranks the chunks that match exactly
+when that is cheaper than walking the HNSW graph (mcp_rag/store/chunks.py,
+`ranks_exactly`). Exact ranking needs the matches
 found through an index: `until` has (namespace, started_at) since 0001 and an
 author the GIN index on authors; `since` compares `ended_at`, which had none.
 At 100k chunks, the last 5% of time ranked exactly through this index took a
