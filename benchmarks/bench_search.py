@@ -208,7 +208,12 @@ def filters(i: int, kind: str | None = None) -> dict:
         return {"author": AUTHORS[i % len(AUTHORS)]}
     if kind == "source":
         return {"source": SOURCES[i % len(SOURCES)]}
-    return {"since": (START + SPAN * 0.95).isoformat()}
+    return since(0.05)
+
+
+def since(share: float) -> dict:
+    """The filter keeping the last `share` (0-1) of the synthetic data's time span."""
+    return {"since": (START + SPAN * (1 - share)).isoformat()}
 
 
 def by_filter_kind(lat: list[float]) -> dict[str, dict]:

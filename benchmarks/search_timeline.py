@@ -12,8 +12,8 @@ thread while the BM25 arm runs, and only the vector arm waits for it. No HTTP:
 compare with bench_search.py's figures to see what the web layer adds.
 `--filter` gives every search one of bench_search.py's filters (its figures
 per filter are over HTTP); `--since-share 0.01` filters every search to the
-last 1% of the data's time span instead. `--data` runs on another data dir, such as a copy
-of that database made before a change (see bench_ab.py).
+last 1% of the data's time span instead. `--data` runs on another data dir,
+such as a copy of that database made before a change (see bench_ab.py).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import load_average, machine, percentile, write_result  # noqa: E402
-from bench_search import FILTER_KINDS, SPAN, START, ensure_built, filters, questions  # noqa: E402
+from bench_search import FILTER_KINDS, ensure_built, filters, questions, since  # noqa: E402
 
 from mcp_rag import embed  # noqa: E402
 from mcp_rag.config import load_settings  # noqa: E402
@@ -98,7 +98,7 @@ def main() -> None:
 
     def request(i: int, q: str) -> SearchRequest:
         if args.since_share is not None:
-            return SearchRequest(query=q, top_k=10, since=(START + SPAN * (1 - args.since_share)).isoformat())
+            return SearchRequest(query=q, top_k=10, **since(args.since_share))
         return SearchRequest(query=q, top_k=10, **(filters(i, args.filter) if args.filter else {}))
 
     total = []

@@ -417,8 +417,8 @@ class Service:
         # A worker thread embeds the query while this one runs the BM25 arm; then this thread
         # hands it the connection (`scope`, with the conversation to search in and whether to
         # rank exactly) and the worker runs the vector arm as soon as its vector is ready,
-        # without waking this thread in between. The copied context keeps the worker's spans (and logging context) in
-        # this request's trace.
+        # without waking this thread in between. The copied context keeps the worker's
+        # spans (and logging context) in this request's trace.
         scope: Future[tuple[Connection, UUID | None, bool]] = Future()
         in_context = contextvars.copy_context().run
         vector_rows = self._query_threads.submit(in_context, self._vector_arm, req, namespace, filters, scope)

@@ -194,17 +194,17 @@ def test_a_filter_keeping_few_chunks_ranks_them_exactly_and_a_wide_or_unindexed_
     query = rng.normal(size=384).astype(np.float32)
     query /= np.linalg.norm(query)
     with service.transaction(read_only=True) as conn:
-        rows = chunk_sql.tune_vector_scan(conn, 10)
-        assert rows == n
-        assert chunk_sql.ranks_exactly(conn, "default", recent, None, rows)
+        table_rows = chunk_sql.tune_vector_scan(conn, 10)
+        assert table_rows == n
+        assert chunk_sql.ranks_exactly(conn, "default", recent, None, table_rows)
         wide = SearchFilters(since=start + timedelta(minutes=300))
-        assert not chunk_sql.ranks_exactly(conn, "default", wide, None, rows)
-        assert not chunk_sql.ranks_exactly(conn, "default", SearchFilters(), None, rows)
-        assert not chunk_sql.ranks_exactly(conn, "default", recent, cid, rows)
-        assert not chunk_sql.ranks_exactly(conn, "default", SearchFilters(source="email"), None, rows)
+        assert not chunk_sql.ranks_exactly(conn, "default", wide, None, table_rows)
+        assert not chunk_sql.ranks_exactly(conn, "default", SearchFilters(), None, table_rows)
+        assert not chunk_sql.ranks_exactly(conn, "default", recent, cid, table_rows)
+        assert not chunk_sql.ranks_exactly(conn, "default", SearchFilters(source="email"), None, table_rows)
         assert not chunk_sql.ranks_exactly(conn, "default", recent, None, -1)  # never analyzed: the planner decides
         arm = chunk_sql.vector_arm(conn, "default", query, 384, recent, None, 10, exact=True)
         monkeypatch.setattr(chunk_sql, "MATCH_COST", 0.01)
-        assert not chunk_sql.ranks_exactly(conn, "default", recent, None, rows)
+        assert not chunk_sql.ranks_exactly(conn, "default", recent, None, table_rows)
     nearest = sorted(range(n - 30, n), key=lambda i: 1 - float(vectors[i] @ query))
     assert [r["first_seq"] for r in arm] == [i + 1 for i in nearest]
