@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.concurrency import run_in_threadpool
 
 from mcp_rag.api.deps import get_namespace, get_service
 from mcp_rag.models import SearchRequest, SearchResult
@@ -13,17 +14,20 @@ from mcp_rag.service import Service
 router = APIRouter(prefix="/v1", tags=["search"])
 
 
+# The search endpoints are `async def` and send the search itself to a worker thread:
+# FastAPI validates a plain `def` endpoint's result on a second worker thread, one more
+# hop per request (docs/PERFORMANCE.md).
 @router.post("/search", response_model=SearchResult)
-def search(
+async def search(
     body: SearchRequest,
     service: Service = Depends(get_service),
     namespace: str = Depends(get_namespace),
 ) -> SearchResult:
-    return service.search(body, namespace)
+    return await run_in_threadpool(service.search, body, namespace)
 
 
 @router.get("/search", response_model=SearchResult)
-def search_get(
+async def search_get(
     q: str = Query(..., min_length=1, max_length=4000),
     top_k: int = Query(10, ge=1, le=100),
     conversation_id: str | None = None,
@@ -45,4 +49,4 @@ def search_get(
         since=since,
         until=until,
     )
-    return service.search(req, namespace)
+    return await run_in_threadpool(service.search, req, namespace)
