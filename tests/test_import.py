@@ -67,7 +67,7 @@ def test_slack_export_becomes_threads_and_channel_days_with_names_not_ids(servic
     assert len(day) == 1, "joins and bot posts are noise by default"
     assert day[0][2] == (
         "Budget spreadsheet for the offsite & travel, see the sheet (https://docs.example.com/budget)\n"
-        "[file: Offsite budget]"
+        "[file: offsite-budget.xlsx, Offsite budget]"
     )
     assert "#random" in convs["slack:C01GENERAL:2024-03-05"][0][2]
     assert result.conversations == 4 and result.messages_added == 7

@@ -8,7 +8,9 @@ conversations and `Problem`s. It never raises for bad input: a bad record is a
 
 Long conversations come out in `Parsed` parts of at most PART_MESSAGES
 messages, each carrying explicit message ids: the service appends only unseen
-ids, so the parts add up to one conversation and memory stays flat.
+ids, so the parts add up to one conversation and memory stays flat. A message
+that has no id of its own is numbered by its position in the whole
+conversation, as the service numbers one sent whole.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ from mcp_rag.models import ConversationIn, MessageIn
 
 PART_MESSAGES = 1000
 HEAD_BYTES = 64 * 1024
+BOM = b"\xef\xbb\xbf"
+# What zipfile decompresses; other methods (Deflate64 from Windows Explorer, ...) are refused by name.
+ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+ZIP_METHOD_NAMES = {1: "Shrink", 6: "Implode", 9: "Deflate64", 93: "Zstandard", 95: "XZ", 98: "PPMd", 99: "AES"}
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,10 @@ class Problem:
 
 
 Item = Parsed | Problem
+
+
+class Unreadable(OSError):
+    """A file that cannot be read at all, with the reason a person can act on."""
 
 
 class Meter:
@@ -84,8 +94,12 @@ class Entry:
         return PurePosixPath(self.name.replace("\\", "/")).name
 
     def open(self, counted: bool = True) -> IO[bytes]:
-        raw = self.opener()
-        return io.BufferedReader(_Counted(raw, self.meter), 256 * 1024) if counted else raw
+        """The file's bytes, without a leading UTF-8 byte-order mark (Windows tools write one)."""
+        meter, buffer = (self.meter, 256 * 1024) if counted else (Meter(), HEAD_BYTES)  # uncounted: sniffing
+        f = io.BufferedReader(_Counted(self.opener(), meter), buffer)
+        if f.peek(len(BOM)).startswith(BOM):
+            f.read(len(BOM))
+        return f
 
     def head(self) -> bytes:
         with self.open(counted=False) as f:
@@ -100,10 +114,11 @@ class Entry:
 
 @dataclass
 class Tree:
-    """A folder or a zip: entries by relative posix path."""
+    """A folder or a zip: entries by relative posix path, and members that cannot be read, with why."""
 
     name: str
     entries: dict[str, Entry]
+    unreadable: dict[str, str] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -129,14 +144,37 @@ def folder_tree(path: Path, name: str, meter: Meter, allowed: Callable[[Path], b
 
 
 def zip_tree(archive: zipfile.ZipFile, name: str, meter: Meter) -> Tree:
-    """Members are opened one at a time and decompressed as they are read: nothing is extracted."""
-    entries: dict[str, Entry] = {}
+    """Members are opened one at a time and decompressed as they are read: nothing is extracted.
+    Encrypted members and compression methods zipfile lacks are set apart with the reason."""
+    tree = Tree(name, {})
     for info in archive.infolist():
         rel = info.filename
         if info.is_dir() or rel.startswith("__MACOSX/") or PurePosixPath(rel).name.startswith("."):
             continue
-        entries[rel] = Entry(f"{name}:{rel}", info.file_size, lambda info=info: archive.open(info), meter)
-    return Tree(name, entries)
+        reason = unreadable_member(info)
+        if reason:
+            tree.unreadable[rel] = reason
+        else:
+            tree.entries[rel] = Entry(f"{name}:{rel}", info.file_size, lambda info=info: _open(archive, info), meter)
+    return tree
+
+
+def unreadable_member(info: zipfile.ZipInfo) -> str | None:
+    if info.flag_bits & 0x1:
+        return "encrypted: export it again without a password"
+    if info.compress_type not in ZIP_METHODS:
+        method = ZIP_METHOD_NAMES.get(info.compress_type, f"method {info.compress_type}")
+        return f"uses a compression method this reader does not support ({method}); re-zip it"
+    return None
+
+
+def _open(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> IO[bytes]:
+    # zipfile says "encrypted" or "not supported" with RuntimeError / NotImplementedError: a file
+    # problem, not a bug, so it becomes an OSError the run reports for this file and goes on.
+    try:
+        return archive.open(info)
+    except (RuntimeError, NotImplementedError) as exc:
+        raise Unreadable(f"cannot be unzipped ({exc})") from exc
 
 
 def explain(exc: Exception) -> str:
@@ -168,11 +206,13 @@ def parts(location: str, fields: dict[str, Any], messages: Iterable[MessageIn | 
         yield Problem(location, explain(exc))
         return
     batch: list[MessageIn] = []
+    position = 0
     for m in messages:
         if isinstance(m, Problem):
             yield m
             continue
-        batch.append(m)
+        position += 1
+        batch.append(m if m.id else m.model_copy(update={"id": str(position)}))
         if len(batch) == PART_MESSAGES:
             yield Parsed(location, ConversationIn(**fields, messages=batch))
             batch = []

@@ -3,11 +3,16 @@
 Each message has a sender (human or assistant), its text (older exports) or
 content blocks (newer ones: text, tool use, ...), and may carry attachments
 and files, which are named in the text so that a search for the file finds
-the turn.
+the turn. An artifact is named (`[artifact: Packing list]`); other tool calls
+are left out. Where the export could not render a block, Claude wrote a
+placeholder ("This block is not supported on your current device yet.") in
+the message's flat text: it is never stored, and a turn left with no text is
+skipped.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +21,7 @@ from mcp_rag.importers.jsonstream import records
 
 NAME = "claude"
 ROLES = {"human": ("user", "User"), "assistant": ("assistant", "Claude")}
+PLACEHOLDER = re.compile(r"\s*(?:```\s*)?This block is not supported on your current device yet\.(?:\s*```)?\s*")
 
 
 def looks_like(record: object) -> bool:
@@ -53,13 +59,9 @@ def _message(location: str, raw: Any) -> Any:
     role, author = ROLES.get(raw.get("sender"), (None, None))
     if role is None:
         return Problem(location, f"unknown sender {raw.get('sender')!r}")
-    blocks = raw.get("content")
-    text = (
-        text_of([b for b in blocks if isinstance(b, dict) and b.get("type") == "text"])
-        if isinstance(blocks, list)
-        else ""
-    )
-    text = text or text_of(raw.get("text"))
+    blocks = raw.get("content") if isinstance(raw.get("content"), list) else []
+    text = "\n".join(t for t in (_block_text(b) for b in blocks) if t.strip()) or text_of(raw.get("text"))
+    text = PLACEHOLDER.sub("\n", text)
     names = [
         a["file_name"]
         for key in ("attachments", "files")
@@ -78,3 +80,14 @@ def _message(location: str, raw: Any) -> Any:
         timestamp=raw.get("created_at"),
         metadata={"attachments": names} if names else {},
     )
+
+
+def _block_text(block: Any) -> str:
+    if not isinstance(block, dict):
+        return ""
+    if block.get("type") == "text":
+        return text_of(block)
+    tool = block.get("input") if isinstance(block.get("input"), dict) else {}
+    if block.get("type") == "tool_use" and block.get("name") == "artifacts" and isinstance(tool.get("title"), str):
+        return f"[artifact: {tool['title']}]"
+    return ""

@@ -3,13 +3,15 @@
 JSON is told apart by the shape of its first record (a ChatGPT `mapping`, a
 Claude `chat_messages`, a `{"role", "content"}` message, our `messages`);
 text by the shape of its first lines (WhatsApp's dated lines, Markdown
-speakers, `Name:` lines). A folder or zip is a Slack export when it holds
-`channels.json` (or the other channel lists); otherwise each file inside is
-detected on its own, and files of no known format are passed over.
+speakers, `Name:` lines). In a folder or zip, the folder holding
+`channels.json` (or the other channel lists) is a Slack export; every other
+file is detected on its own, and files of no known format are passed over
+(those that are broken JSON are named: `unknown_reason`).
 """
 
 from __future__ import annotations
 
+from mcp_rag.errors import Invalid
 from mcp_rag.importers import chatgpt, claude, markdown, openai_chat, ours, transcript, whatsapp
 from mcp_rag.importers.base import Entry
 from mcp_rag.importers.jsonstream import first_record
@@ -40,3 +42,12 @@ def _json_format(entry: Entry) -> str | None:
         if module.looks_like(record):
             return module.NAME
     return None
+
+
+def unknown_reason(entry: Entry) -> str | None:
+    """Why a file that opens like JSON is in no format we read, when the reason is that it is broken
+    (truncated, a syntax error): worth saying instead of "no known format"."""
+    if entry.head().decode("utf-8", "replace").lstrip("\ufeff \t\r\n")[:1] not in ("[", "{"):
+        return None
+    _, record = first_record(entry)
+    return str(record) if isinstance(record, Invalid) else None

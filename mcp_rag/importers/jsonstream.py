@@ -5,13 +5,20 @@ A top-level array is read item by item with ijson, so a 1 GB
 line. Each record comes with its location (`file[3]`, `file:12`, or `file`).
 A syntax error inside an array ends that file (nothing after it can be
 trusted); in JSON Lines it costs only its line.
+
+Nesting is capped at MAX_DEPTH, checked on the bytes before any parser sees
+them: json.loads would recurse until RecursionError, and ijson keeps a path
+string per open level, so 200,000 `[` would take it gigabytes of memory.
+Real exports nest a dozen levels.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import re
 from collections.abc import Iterator
-from typing import Any
+from typing import IO, Any
 
 import ijson
 
@@ -19,6 +26,69 @@ from mcp_rag.errors import Invalid
 from mcp_rag.importers.base import Entry
 
 Record = tuple[str, Any]  # (location, value or an Invalid saying why it could not be read)
+MAX_DEPTH = 256
+TOO_DEEP = "nested too deeply"
+
+
+class TooDeep(ValueError):
+    pass
+
+
+_ESCAPE = re.compile(rb"\\.", re.DOTALL)
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'"[]{}')
+_STRING = re.compile(rb'"[^"]*"')
+_PAIR = re.compile(rb"[\[{][\]}]")
+
+
+class Nesting:
+    """How deep the JSON fed so far is open, from its bytes, at C speed: escapes and strings are cut
+    out with regular expressions, then innermost bracket pairs are removed pass by pass, so
+    only the unmatched brackets of a chunk are counted one by one. Raises TooDeep past MAX_DEPTH."""
+
+    def __init__(self, limit: int = MAX_DEPTH):
+        self.limit, self.depth = limit, 0
+        self.in_string, self.carry = False, b""  # inside a string at the chunk's end; a split escape
+
+    def feed(self, data: bytes) -> None:
+        data = _ESCAPE.sub(b"", self.carry + data)
+        self.carry = b"\\" if data.endswith(b"\\") else b""
+        marks = data.translate(None, _NOT_STRUCTURE)
+        if self.in_string:
+            end = marks.find(b'"')
+            if end < 0:
+                return
+            marks, self.in_string = marks[end + 1 :], False
+        marks = _STRING.sub(b"", marks)
+        start = marks.find(b'"')
+        if start >= 0:
+            marks, self.in_string = marks[:start], True
+        passes = 0
+        while True:
+            marks, removed = _PAIR.subn(b"", marks)
+            if not removed:
+                break
+            passes += 1
+            if passes > self.limit:
+                raise TooDeep(TOO_DEEP)
+        opens = len(marks.lstrip(b"]}"))
+        closes = len(marks) - opens
+        if max(self.depth, self.depth - closes + opens) + passes > self.limit:
+            raise TooDeep(TOO_DEEP)
+        self.depth = max(0, self.depth - closes + opens)
+
+
+class _Guarded(io.RawIOBase):
+    def __init__(self, raw: IO[bytes]):
+        self.raw, self.nesting = raw, Nesting()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.raw.read(len(buffer))
+        self.nesting.feed(data)
+        buffer[: len(data)] = data
+        return len(data)
 
 
 def _first_char(entry: Entry) -> str:
@@ -33,8 +103,9 @@ def _is_json_lines(entry: Entry) -> bool:
     lines = (line for line in entry.head().decode("utf-8", "replace").lstrip("\ufeff").splitlines() if line.strip())
     first = next(lines, "")
     try:
+        Nesting().feed(first.encode("utf-8", "replace"))
         json.loads(first)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     return next(lines, None) is not None
 
@@ -50,14 +121,15 @@ def records(entry: Entry) -> Iterator[Record]:
 
 
 def first_record(entry: Entry) -> tuple[str, Any]:
-    """("array" | "lines" | "object", the first record) without reading the rest; ("", None) if unreadable."""
+    """("array" | "lines" | "object", the first record) without reading the rest; the record is an
+    Invalid saying why when it cannot be read, None when there is none."""
     if _first_char(entry) == "[":
         for _, value in _array_items(entry, counted=False):
-            return "array", None if isinstance(value, Exception) else value
+            return "array", value
         return "array", None
     shape = "lines" if _is_json_lines(entry) else "object"
     for _, value in _lines(entry, counted=False) if shape == "lines" else _whole(entry, counted=False):
-        return shape, None if isinstance(value, Exception) else value
+        return shape, value
     return shape, None
 
 
@@ -65,7 +137,7 @@ def _array_items(entry: Entry, counted: bool = True) -> Iterator[Record]:
     index = 0  # the item being read: where a syntax error is reported
     try:
         with entry.open(counted) as f:
-            for item in ijson.items(f, "item", use_float=True):
+            for item in ijson.items(io.BufferedReader(_Guarded(f)), "item", use_float=True):
                 yield f"{entry.name}[{index}]", item
                 index += 1
     except (ijson.JSONError, ValueError) as exc:
@@ -77,8 +149,9 @@ def _lines(entry: Entry, counted: bool = True) -> Iterator[Record]:
         if not line.strip():
             continue
         try:
+            Nesting().feed(line.encode("utf-8", "replace"))
             yield f"{entry.name}:{lineno}", json.loads(line)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             yield f"{entry.name}:{lineno}", Invalid(f"not valid JSON ({_short(exc)})")
 
 
@@ -86,13 +159,16 @@ def _whole(entry: Entry, counted: bool = True) -> Iterator[Record]:
     with entry.open(counted) as f:
         raw = f.read()
     try:
+        Nesting().feed(raw)
         yield entry.name, json.loads(raw.decode("utf-8-sig"))
     except json.JSONDecodeError as exc:
         yield f"{entry.name}:{exc.lineno}", Invalid(f"not valid JSON ({exc.msg})")
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         yield entry.name, Invalid(f"not valid JSON ({_short(exc)})")
 
 
 def _short(exc: Exception) -> str:
+    if isinstance(exc, TooDeep | RecursionError):
+        return TOO_DEEP
     text = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
     return text[:200]

@@ -10,10 +10,13 @@ unreachable database stops the run.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,8 +25,8 @@ import ijson
 
 from mcp_rag.errors import Invalid, McpRagError, Unavailable
 from mcp_rag.importers import FORMATS, slack
-from mcp_rag.importers.base import Item, Meter, Problem, Tree, file_entry, folder_tree, zip_tree
-from mcp_rag.importers.detect import READABLE_SUFFIXES, detect
+from mcp_rag.importers.base import Entry, Item, Meter, Problem, Tree, Unreadable, file_entry, folder_tree, zip_tree
+from mcp_rag.importers.detect import READABLE_SUFFIXES, detect, unknown_reason
 from mcp_rag.importers.report import FileImport, ImportResult, RecordError
 
 if TYPE_CHECKING:
@@ -31,6 +34,9 @@ if TYPE_CHECKING:
 
 # What a broken file can raise while being read; anything else is a bug and should surface.
 READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, ijson.JSONError, UnicodeError)
+ZIP_MAGIC = b"PK\x03\x04"
+DAMAGED_ZIP = "the zip is incomplete or damaged; download or export it again"
+MAX_ZIP_NESTING = 3  # a zip of export zips is common; deeper is a zip bomb or a mistake
 
 
 @dataclass(frozen=True)
@@ -78,7 +84,7 @@ def import_inputs(
 def _size(path: Path) -> int:
     try:
         if path.is_dir():
-            return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+            return sum(_size(p) for p in path.rglob("*") if p.is_file())
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as archive:
                 return sum(i.file_size for i in archive.infolist())
@@ -100,43 +106,120 @@ def _items(
         yield Problem(given.name, "no such file or folder")
     elif path.is_dir():
         yield from _tree(folder_tree(path, given.name, meter, allowed), format, keep_noise, report)
-    elif zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            yield from _tree(zip_tree(archive, given.name, meter), format, keep_noise, report)
+    elif _is_zip(path):
+        yield from _zip(file_entry(path, given.name, meter), format, keep_noise, report)
     elif format == slack.NAME:
         yield Problem(given.name, "a Slack export is a folder or a zip, not a single file")
     else:
         entry = file_entry(path, given.name, meter)
         found = format or detect(entry)
         if found is None:
-            yield Problem(given.name, _unknown_format())
+            yield Problem(given.name, unknown_reason(entry) or _unknown_format())
             return
-        report.format = found
-        yield from FORMATS[found].read(entry)
+        _found(report, found)
+        yield from _guarded(entry.name, FORMATS[found].read(entry))
 
 
-def _tree(tree: Tree, format: str | None, keep_noise: bool, report: FileImport) -> Iterator[Item]:
-    if format == slack.NAME or (format is None and slack.is_export(tree)):
-        report.format = slack.NAME
-        yield from slack.read_export(tree, keep_noise)
+def _is_zip(path: Path) -> bool:
+    """A zip by its name or its first bytes, whole or not: a damaged one is reported as such."""
+    if path.suffix.lower() == ".zip":
+        return True
+    with path.open("rb") as f:
+        return f.read(4) == ZIP_MAGIC
+
+
+def _zip(entry: Entry, format: str | None, keep_noise: bool, report: FileImport, depth: int = 0) -> Iterator[Item]:
+    """A zip given directly or met in a folder or another zip: read like a folder, member by member."""
+    if depth > MAX_ZIP_NESTING:
+        yield Problem(entry.name, "zips nested too deeply; unzip the outer ones first")
         return
-    found: list[str] = []
-    for entry in tree.entries.values():
+    with ExitStack() as stack:
+        raw = stack.enter_context(entry.opener())
+        if isinstance(raw, zipfile.ZipExtFile):  # a zip member seeks by decompressing again: spool it to disk
+            spool = stack.enter_context(tempfile.TemporaryFile(prefix="mcp-rag-zip-"))
+            shutil.copyfileobj(raw, spool, 1024 * 1024)
+            raw = spool
+        try:
+            archive = stack.enter_context(zipfile.ZipFile(raw))
+        except (zipfile.BadZipFile, OSError, EOFError):
+            yield Problem(entry.name, DAMAGED_ZIP)
+            return
+        yield from _tree(zip_tree(archive, entry.name, entry.meter), format, keep_noise, report, depth)
+
+
+def _tree(tree: Tree, format: str | None, keep_noise: bool, report: FileImport, depth: int = 0) -> Iterator[Item]:
+    """Every file of a folder or zip, each detected; a Slack export inside it (its folder) is read as one."""
+    if tree.unreadable and not tree.entries:
+        yield Problem(tree.name, next(iter(tree.unreadable.values())))  # one reason for the whole zip
+        return
+    for rel, reason in tree.unreadable.items():
+        yield Problem(f"{tree.name}:{rel}", reason)
+    if format == slack.NAME:
+        _found(report, slack.NAME)
+        yield from _guarded(tree.name, slack.read_export(tree, keep_noise))
+        return
+    roots = [] if format else slack.export_roots(tree)
+    done: set[str] = set()
+    found_any = False
+    for rel, entry in tree.entries.items():
+        root = next((r for r in roots if rel.startswith(r)), None)
+        if root is not None:
+            if root not in done:
+                done.add(root)
+                found_any = True
+                _found(report, slack.NAME)
+                yield from _guarded(tree.name, slack.read_export(slack.subtree(tree, root), keep_noise))
+            continue
+        if entry.basename.lower().endswith(".zip"):
+            found_any = True
+            yield from _zip(entry, format, keep_noise, report, depth + 1)
+            continue
         if not entry.basename.lower().endswith(READABLE_SUFFIXES):
             continue
-        name = format or detect(entry)
+        try:
+            name = format or detect(entry)
+            reason = unknown_reason(entry) if name is None else None
+        except READ_ERRORS as exc:
+            name, reason = None, _read_failure(exc)
+        if reason:  # a damaged conversations.json is worth a word; a settings file is not
+            found_any = True
+            yield Problem(entry.name, reason)
         if name is None:
             continue  # exports carry other files (user.json, chat.html, ...): not conversations
-        if name not in found:
-            found.append(name)
-            report.format = ",".join(found)
-        yield from FORMATS[name].read(entry)
-    if not found:
+        found_any = True
+        _found(report, name)
+        yield from _guarded(entry.name, FORMATS[name].read(entry))
+    if not found_any and not tree.unreadable:
         yield Problem(tree.name, _unknown_format())
 
 
+def _found(report: FileImport, name: str) -> None:
+    found = [] if report.format == "unknown" else report.format.split(",")
+    if name not in found:
+        report.format = ",".join([*found, name])
+
+
+def _guarded(location: str, items: Iterator[Item]) -> Iterator[Item]:
+    """A file that breaks mid-way (a damaged zip member, a vanished file) ends with an error; the run goes on."""
+    try:
+        yield from items
+    except READ_ERRORS as exc:
+        yield Problem(location, _read_failure(exc))
+
+
+def _read_failure(exc: Exception) -> str:
+    if isinstance(exc, Unreadable):
+        return str(exc)
+    if isinstance(exc, zipfile.BadZipFile | zlib.error | EOFError):
+        return f"{DAMAGED_ZIP} ({exc.__class__.__name__}: {exc})"[:300]
+    return f"could not read further: {exc.__class__.__name__}: {exc}"[:300]
+
+
 def _unknown_format() -> str:
-    return f"no conversations found in a format we read ({', '.join(FORMATS)}); pass --format to force one"
+    return (
+        f"no conversations found in a format we read ({', '.join(FORMATS)}); "
+        "to force one, pass --format on the command line (the `format` field over HTTP and MCP)"
+    )
 
 
 class Recorder:
@@ -153,7 +236,7 @@ class Recorder:
             for item in items:
                 self._store(item)
         except READ_ERRORS as exc:
-            self._error(self.report.name, f"could not read further: {exc.__class__.__name__}: {exc}"[:300])
+            self._error(self.report.name, _read_failure(exc))
         self.report.conversations = len(self.touched)
         self.report.skipped = len(self.unchanged - self.touched)
 

@@ -14,8 +14,12 @@ a re-run, or the live sync (which builds the same ids) only ever appends.
 Noise is left out unless asked for: joins, leaves, topic and purpose changes,
 pins, bot and app posts, deleted-message tombstones. An edited message keeps
 its final text (what the export holds) and its edit time in metadata; shared
-files are named in the text (`[file: plan.pdf]`) with their links in metadata.
-User ids, in authors and in `<@U123>` mentions, become people's names.
+files are named in the text (`[file: plan.pdf]`, with the title if it says
+more: `[file: plan.pdf, Offsite plan]`) with their links in metadata; files
+hidden by the plan's limit have no name and are left out. A message with only
+rich-text blocks takes its text from them; a shared (forwarded) message is
+quoted (`> Bob: text`). User ids, in authors and in `<@U123>` mentions, become
+people's names.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ NAME = "slack"
 KEPT_SUBTYPES = {None, "thread_broadcast", "file_share", "me_message"}
 NEVER_KEPT = {"tombstone", "message_deleted", "message_changed"}
 DAY_FILE = re.compile(r"^(?P<dir>.+)/(?P<day>\d{4}-\d{2}-\d{2})\.json$")
+HIDDEN_FILES = {"hidden_by_limit", "tombstone"}
 LISTS = {"channels.json": "channel", "groups.json": "group", "mpims.json": "mpim", "dms.json": "dm"}
 
 
@@ -51,8 +56,11 @@ class People:
         self._names: dict[str, str] = {}
         self._lookup = lookup
         for user in users:
-            if isinstance(user, dict) and isinstance(user.get("id"), str):
-                self._names[user["id"]] = _display(user) or user["id"]
+            self.add(user)
+
+    def add(self, user: Any) -> None:
+        if isinstance(user, dict) and isinstance(user.get("id"), str):
+            self._names[user["id"]] = _display(user) or user["id"]
 
     def name(self, user_id: Any, profile: Any = None) -> str | None:
         if not isinstance(user_id, str):
@@ -110,9 +118,13 @@ def to_message(location: str, raw: Any, people: People, keep_noise: bool = False
     if subtype in NEVER_KEPT or raw.get("hidden") or (not keep_noise and (bot or subtype not in KEPT_SUBTYPES)):
         return None
     text = render(raw["text"], people) if isinstance(raw.get("text"), str) else ""
-    files = [f for f in raw.get("files") or [] if isinstance(f, dict)]
-    names = [str(f.get("title") or f.get("name") or "file") for f in files]
-    content = "\n".join([text, *(f"[file: {n}]" for n in names)]).strip()
+    if not text.strip():  # newer clients may send only rich-text blocks
+        text = blocks_text(raw.get("blocks"), people)
+    # Files hidden by the free plan's limit or deleted carry no name: nothing to say about them.
+    files = [f for f in raw.get("files") or [] if isinstance(f, dict) and f.get("mode") not in HIDDEN_FILES]
+    shared = [_shared(a, people) for a in raw.get("attachments") or [] if isinstance(a, dict)]
+    lines = [text, *(s for s in shared if s), *(f"[file: {_file_label(f)}]" for f in files)]
+    content = "\n".join(line for line in lines if line.strip()).strip()
     if not content:
         return None
     bot_profile = raw.get("bot_profile") if isinstance(raw.get("bot_profile"), dict) else {}
@@ -139,6 +151,75 @@ def to_message(location: str, raw: Any, people: People, keep_noise: bool = False
         timestamp=ts_time(ts),
         metadata=metadata,
     )
+
+
+def _file_label(file: dict) -> str:
+    """`plan.pdf`, or `plan.pdf, Offsite plan` when the title says more than the file name."""
+    name, title = (file.get(k) if isinstance(file.get(k), str) else "" for k in ("name", "title"))
+    name, title = name.strip(), title.strip()
+    if not name or not title or title in (name, name.rsplit(".", 1)[0]):
+        return name or title or "file"
+    return f"{name}, {title}"
+
+
+def _shared(attachment: dict, people: People) -> str:
+    """A shared or forwarded message, quoted: `> Bob: text`. Link previews (unfurls) are left out."""
+    if not (attachment.get("is_share") or attachment.get("is_msg_unfurl")):
+        return ""
+    text = attachment.get("text") if isinstance(attachment.get("text"), str) else ""
+    text = render(text, people) if text.strip() else blocks_text(attachment.get("message_blocks"), people)
+    if not text.strip():
+        return ""
+    author = attachment.get("author_name") or people.name(attachment.get("author_id"))
+    quoted = "\n".join(f"> {line}" for line in text.splitlines())
+    return quoted.replace("> ", f"> {author}: ", 1) if isinstance(author, str) and author else quoted
+
+
+def blocks_text(blocks: Any, people: People) -> str:
+    """The text of Slack's Block Kit blocks: rich text (sections, lists, quotes, code) and section text."""
+    if not isinstance(blocks, list):
+        return ""
+    out: list[str] = []
+    for block in blocks:
+        if isinstance(block, dict) and isinstance(block.get("message"), dict):  # message_blocks of a share
+            block = block["message"]
+            out.append(blocks_text(block.get("blocks"), people))
+        elif isinstance(block, dict) and block.get("type") == "rich_text":
+            out.extend(_rich(e, people) for e in block.get("elements") or [] if isinstance(e, dict))
+        elif isinstance(block, dict) and isinstance(block.get("text"), dict):
+            text = block["text"].get("text")
+            out.append(render(text, people) if isinstance(text, str) else "")
+    return "\n".join(t for t in out if t.strip())
+
+
+def _rich(element: dict, people: People) -> str:
+    kind, children = element.get("type"), [e for e in element.get("elements") or [] if isinstance(e, dict)]
+    if kind == "rich_text_list":
+        marks = [f"{i}." for i in range(1, len(children) + 1)] if element.get("style") == "ordered" else None
+        return "\n".join(f"{marks[i] if marks else '•'} {_rich(c, people)}" for i, c in enumerate(children))
+    text = "".join(_inline(c, people) for c in children)
+    if kind == "rich_text_quote":
+        return "\n".join(f"> {line}" for line in text.splitlines())
+    if kind == "rich_text_preformatted":
+        return f"```\n{text}\n```"
+    return text
+
+
+def _inline(element: dict, people: People) -> str:
+    kind = element.get("type")
+    if kind == "text" or kind == "link":
+        text = element.get("text") if isinstance(element.get("text"), str) else ""
+        url = element.get("url") if isinstance(element.get("url"), str) else ""
+        return f"{text} ({url})" if text and url and text != url else text or url
+    if kind == "user":
+        return "@" + (people.name(element.get("user_id")) or "someone")
+    if kind == "channel":
+        return "#" + str(element.get("channel_id") or "")
+    if kind == "emoji":
+        return f":{element.get('name')}:" if isinstance(element.get("name"), str) else ""
+    if kind == "broadcast":
+        return "@" + str(element.get("range") or "here")
+    return ""
 
 
 def thread_of(raw: Any) -> str | None:
@@ -190,13 +271,26 @@ def _snippet(text: str, limit: int = 80) -> str:
 # -- the export -----------------------------------------------------------------
 
 
-def root_of(tree: Tree) -> str | None:
-    """The folder prefix of the export inside the tree ('' at the top), or None if it is not one."""
+def export_roots(tree: Tree) -> list[str]:
+    """The folder prefix ('' at the top) of every Slack export inside the tree, outermost ones only:
+    a folder of exports may hold a Slack export next to other files, which are not Slack's."""
+    roots: list[str] = []
     for rel in sorted(tree.entries, key=len):
         parent, _, base = rel.rpartition("/")
-        if base in LISTS:
-            return f"{parent}/" if parent else ""
-    return None
+        root = f"{parent}/" if parent else ""
+        if base in LISTS and not any(root.startswith(r) for r in roots):
+            roots.append(root)
+    return roots
+
+
+def root_of(tree: Tree) -> str | None:
+    """The folder prefix of the (outermost) export inside the tree, or None if it holds none."""
+    return next(iter(export_roots(tree)), None)
+
+
+def subtree(tree: Tree, root: str) -> Tree:
+    """The files below `root`, by their path from it: one export out of a folder holding more."""
+    return Tree(tree.name, {rel[len(root) :]: e for rel, e in tree.entries.items() if rel.startswith(root)})
 
 
 def is_export(tree: Tree) -> bool:
@@ -205,8 +299,13 @@ def is_export(tree: Tree) -> bool:
 
 def read_export(tree: Tree, keep_noise: bool = False) -> Iterator[Item]:
     root = root_of(tree) or ""
+    people = People()
     users = tree.entries.get(f"{root}users.json")
-    people = People(v for _, v in records(users) if isinstance(v, dict)) if users else People()
+    for location, value in records(users) if users else ():
+        if isinstance(value, Exception):
+            yield Problem(location, f"{value}; authors are shown as Slack user ids")
+        else:
+            people.add(value)
     channels: dict[str, Channel] = {}
     for file, kind in LISTS.items():
         entry = tree.entries.get(root + file)

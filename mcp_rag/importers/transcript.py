@@ -11,12 +11,14 @@ turns instead of duplicating the old ones.
 
 Which `Word:` prefixes are speakers is decided by counting over the whole file
 first: a name seen twice is a speaker, so a stray "Note: ..." inside a message
-stays part of it.
+stays part of it. Nothing inside a fenced code block (```` ``` ```` or `~~~`,
+closed) starts a turn: `Error: ...` in a pasted log is what was said.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -45,6 +47,36 @@ ROLES = {
 _STAMP = r"(?:\[(?P<ts>[^\]]{4,40})\]\s*)?"
 _NAME = r"(?P<name>[^\W\d_][\w .'’()&/-]{0,39}?)"
 SPEAKER = re.compile(rf"^{_STAMP}{_NAME}\s*:\s+(?P<text>\S.*)$")
+FENCE = re.compile(r"^ {0,3}(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
+
+
+class Code:
+    """Line numbers (1-based) inside fenced code blocks, fences included. Only blocks that close
+    count: one stray ``` must not swallow the rest of a chat."""
+
+    def __init__(self, lines: Iterable[str]):
+        self.blocks: list[tuple[int, int]] = []
+        opened, fence = 0, ""
+        for lineno, line in enumerate(lines, start=1):
+            m = FENCE.match(line)
+            if m is None:
+                continue
+            if not opened:
+                if not (m["fence"][0] == "`" and "`" in m["info"]):  # ```x``` on one line is inline code
+                    opened, fence = lineno, m["fence"]
+            elif m["fence"][0] == fence[0] and len(m["fence"]) >= len(fence) and not m["info"].strip():
+                self.blocks.append((opened, lineno))
+                opened = 0
+        self._starts = [first for first, _ in self.blocks]
+
+    def __contains__(self, lineno: int) -> bool:
+        i = bisect_right(self._starts, lineno) - 1
+        return i >= 0 and self.blocks[i][1] >= lineno
+
+    def prose(self, lines: Iterable[str]) -> Iterator[str]:
+        """The lines, with those inside code blocks blanked."""
+        for lineno, line in enumerate(lines, start=1):
+            yield "" if lineno in self else line
 
 
 @dataclass
@@ -59,12 +91,12 @@ SYSTEM = object()  # a line that starts a non-message (e.g. "Messages are end-to
 Match = Callable[[str], "tuple[str, datetime | None, str] | object | None"]
 
 
-def collect(lines: Iterable[str], match: Match) -> Iterator[Turn]:
-    """Turns from lines: a matching line starts one, other lines continue it."""
+def collect(lines: Iterable[str], match: Match, code: Code | None = None) -> Iterator[Turn]:
+    """Turns from lines: a matching line starts one, other lines (and all lines of code) continue it."""
     current: Turn | None = None
     continuing = False  # continuation lines of a system line are dropped with it
     for lineno, line in enumerate(lines, start=1):
-        found = match(line)
+        found = None if code is not None and lineno in code else match(line)
         if found is None:
             if current is not None and continuing:
                 current.text += "\n" + line
@@ -138,14 +170,15 @@ def _time(value: str | None) -> datetime | None:
 
 
 def sniff(head: list[str]) -> bool:
-    names = [m["name"] for m in map(SPEAKER.match, head) if m and _plausible(m["name"])]
+    names = [m["name"] for m in map(SPEAKER.match, Code(head).prose(head)) if m and _plausible(m["name"])]
     nonblank = [line for line in head if line.strip()]
     repeated = any(c >= 2 for c in Counter(names).values())
     return repeated and len(names) >= 2 and len(names) * 3 >= len(nonblank)
 
 
 def read(entry: Entry) -> Iterator[Item]:
-    known = speakers(entry.text_lines(counted=False))
+    code = Code(entry.text_lines(counted=False))
+    known = speakers(code.prose(entry.text_lines(counted=False)))
 
     def match(line: str):
         m = SPEAKER.match(line)
@@ -153,4 +186,4 @@ def read(entry: Entry) -> Iterator[Item]:
             return None
         return m["name"].strip(), _time(m["ts"]), m["text"]
 
-    yield from conversation(entry, NAME, collect(entry.text_lines(), match))
+    yield from conversation(entry, NAME, collect(entry.text_lines(), match, code))

@@ -6,7 +6,10 @@ Two line shapes, by platform:
 
 Dates follow the phone's locale, so whether 03/04 is March or April is decided
 per file: a first field above 12 means day-first, a second field above 12
-means month-first, otherwise month-first for `/` and day-first for `.`. Lines
+means month-first, otherwise month-first for `/` and day-first for `.`. A
+bracketed line with neither a comma after the date nor seconds
+(`[2024-03-04 10:00] Kate: ...`) is not WhatsApp's: detection calls such a
+file a transcript. Lines
 without `Name:` ("Messages and calls are end-to-end encrypted") are system
 notices and are skipped; times are the phone's local time, stored as given.
 """
@@ -23,7 +26,7 @@ from mcp_rag.importers.transcript import SYSTEM, collect, conversation
 NAME = "whatsapp"
 _DATE = r"(?P<date>\d{1,4}[./-]\d{1,2}[./-]\d{1,4})"
 _TIME = r"(?P<time>\d{1,2}[:.]\d{2}(?:[:.]\d{2})?(?:\s?(?P<ampm>[AaPp])\.?\s?[Mm]\.?)?)"
-BRACKET = re.compile(rf"^\[{_DATE},?\s{_TIME}\]\s(?P<rest>.*)$")
+BRACKET = re.compile(rf"^\[{_DATE}(?P<comma>,)?\s{_TIME}\]\s(?P<rest>.*)$")
 DASH = re.compile(rf"^{_DATE},?\s{_TIME}\s[-–]\s(?P<rest>.*)$")
 _INVISIBLE = str.maketrans({"\u200e": None, "\u200f": None, "\u202f": " ", "\u00a0": " "})
 
@@ -33,8 +36,14 @@ def _match(line: str) -> re.Match[str] | None:
     return BRACKET.match(line) or DASH.match(line)
 
 
+def _marked(m: re.Match[str]) -> bool:
+    """WhatsApp's own shape: Android's ` - `, or iOS's comma after the date or seconds in the time.
+    `[2024-03-04 10:00] Kate: ...` has neither: a timestamped transcript, not WhatsApp."""
+    return m.re is DASH or bool(m["comma"]) or m["time"].count(":") + m["time"].count(".") >= 2
+
+
 def sniff(head: list[str]) -> bool:
-    hits = sum(1 for line in head if _match(line))
+    hits = sum(1 for line in head if (m := _match(line)) and _marked(m))
     return hits >= 2 or (hits == 1 and len([x for x in head if x.strip()]) <= 2)
 
 
