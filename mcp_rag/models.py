@@ -71,8 +71,16 @@ def _iso_only(value: Any) -> Any:
 
 
 def _utc(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
+    """No zone means UTC; a time that only exists outside years 1-9999 once in UTC
+    ("9999-12-31T23:59:59-01:00") is refused here rather than by the database."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("date-time out of range: in UTC it falls outside the years 1 to 9999") from None
     return value
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 from builders import make_conversation
+from fastapi.testclient import TestClient
+
+from mcp_rag.api.app import create_app
 
 
 def ingest(client, **fields):
@@ -70,6 +73,10 @@ def test_append_messages_endpoint(client):
         ("post", "/v1/search", {"query": "x", "top_k": 101}),
         ("post", "/v1/search", {"query": ""}),
         ("post", "/v1/search", {"query": "x", "since": "yesterday"}),
+        # Valid ISO 8601, but outside years 1-9999 once in UTC: the database would refuse them.
+        ("post", "/v1/conversations", {"messages": [{"content": "hi", "timestamp": "9999-12-31T23:59:59-01:00"}]}),
+        ("post", "/v1/conversations", {"messages": [{"content": "hi", "timestamp": "0001-01-01T00:00:00+01:00"}]}),
+        ("post", "/v1/search", {"query": "x", "until": "9999-12-31T23:59:59-01:00"}),
         ("post", "/v1/search", {"query": "x", "unknown_filter": 1}),
         ("get", "/v1/conversations?cursor=garbage", None),
         ("get", "/v1/conversations?limit=0", None),
@@ -81,6 +88,20 @@ def test_bad_input_is_a_4xx_problem_json(client, method, path, body):
     assert r.headers["content-type"].startswith("application/problem+json")
     problem = r.json()
     assert problem["status"] == r.status_code and problem["detail"]
+
+
+def test_the_ui_answers_deep_links_but_not_well_known_paths(service, settings, tmp_path, monkeypatch):
+    """MCP clients probe /.well-known/oauth-* after a 401 and take a 404 as "no OAuth";
+    the UI's page there would break their discovery."""
+    (tmp_path / "index.html").write_text("<!doctype html><title>mcp-rag</title>")
+    monkeypatch.setattr("mcp_rag.api.app.ui_dir", lambda: tmp_path)
+    with TestClient(create_app(settings, service)) as ui:
+        deep = ui.get("/conversations/123")
+        assert deep.status_code == 200 and "<title>mcp-rag</title>" in deep.text
+        for path in ("/.well-known/oauth-protected-resource", "/.well-known/oauth-authorization-server", "/.env"):
+            r = ui.get(path)
+            assert r.status_code == 404, path
+            assert r.headers["content-type"].startswith("application/problem+json")
 
 
 def test_malformed_json_body_is_422(client):

@@ -43,6 +43,10 @@ def _mount_ui(app: FastAPI, root: Path) -> None:
         if is_protected("/" + path):
             # An API path is never the UI: 405 if it exists for other methods, else 404.
             raise HTTPException(405 if problems.allowed_methods(request) else 404)
+        if path.startswith("."):
+            # Nor is /.well-known/...: MCP clients probe it for OAuth metadata after a 401, and
+            # take a 404 as "no OAuth"; an HTML page there breaks their discovery.
+            raise HTTPException(404)
         file = (root / path).resolve()
         if path and file.is_file() and root in file.parents:
             return FileResponse(file)
