@@ -127,7 +127,7 @@ def mcp_stdio() -> None:
     # built so later collections skip it.
     gc.disable()
     try:
-        from mcp_rag.mcp import run_stdio
+        from mcp_rag.stdio import run_stdio
     finally:
         gc.freeze()
         gc.enable()

@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import logging
-import sys
-import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -32,7 +29,6 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mcp_rag import __version__
-from mcp_rag.config import Settings
 from mcp_rag.errors import McpRagError, NotFound
 from mcp_rag.importers.report import ImportResult
 from mcp_rag.models import (
@@ -413,31 +409,3 @@ def mount_http(app: Starlette, server: MCPServer, host: str, prefix: str = "/mcp
     endpoint = server.streamable_http_app(streamable_http_path="/", host=host)
     app.router.routes.append(Route(prefix, endpoint=_BarePath(endpoint, prefix)))
     app.mount(prefix, endpoint)
-
-
-def run_stdio(settings: Settings) -> None:
-    """Serve MCP over stdin/stdout until the client closes the pipe.
-
-    Logs go to stderr; the SDK also points fd 1 at stderr while it runs, so a
-    stray print (ours or a library's) cannot corrupt the protocol stream.
-    """
-    logging.basicConfig(
-        level=settings.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    service: Service | None = None
-    lock = threading.Lock()  # tools run on worker threads; build one Service, once
-
-    def get_service() -> Service:
-        nonlocal service
-        with lock:
-            if service is None:
-                from mcp_rag.service import Service
-
-                service = Service(settings)
-        return service
-
-    try:
-        build_server(get_service).run("stdio")
-    finally:
-        if service is not None:
-            service.close()

@@ -6,12 +6,16 @@ from __future__ import annotations
 import json
 import os
 import select
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import anyio
+import psutil
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp_scenario import (
@@ -76,11 +80,18 @@ class RawSession:
         self.stdout_lines: list[str] = []
 
     def send(self, message: dict) -> None:
-        self.proc.stdin.write(json.dumps(message) + "\n")
+        self.send_line(json.dumps(message))
+
+    def send_line(self, line: str) -> None:
+        self.proc.stdin.write(line + "\n")
         self.proc.stdin.flush()
 
     def request(self, message: dict, timeout: float = 120) -> dict:
         self.send(message)
+        return self.reply(message["id"], timeout)
+
+    def reply(self, request_id: int | str | None, timeout: float = 30) -> dict:
+        """The next message answering `request_id` (None: an error the server could not tie to a request)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             ready, _, _ = select.select([self.proc.stdout], [], [], deadline - time.monotonic())
@@ -91,9 +102,9 @@ class RawSession:
                 raise AssertionError(f"server closed stdout; exit code {self.proc.wait(10)}")
             self.stdout_lines.append(line)
             reply = json.loads(line)  # every line is a JSON-RPC message, or this raises
-            if reply.get("id") == message["id"]:
+            if "id" in reply and reply["id"] == request_id:
                 return reply
-        raise AssertionError(f"no reply to {message['method']} within {timeout}s")
+        raise AssertionError(f"no reply to request {request_id!r} within {timeout}s")
 
     def close(self) -> int:
         self.proc.stdin.close()
@@ -142,6 +153,53 @@ def test_stdout_carries_only_protocol_messages_while_the_database_and_model_star
     assert [m["id"] for m in messages if "id" in m] == [0, 1, 2, 3, 4, 5]
     stderr = (tmp_path / "stderr-0.log").read_text()
     assert "Traceback" not in stderr
+
+
+def test_every_line_gets_an_answer_even_one_the_sdk_cannot_read(env, raw, tmp_path):
+    # A JavaScript client that cuts a string in the middle of an emoji sends a lone
+    # surrogate; the SDK's reader rejects the line and would drop it, leaving the client
+    # to its timeout. Each line below is answered at once, and the session goes on.
+    session = raw(env)
+    search = rpc(7, "tools/call", {"name": "search_conversations", "arguments": {"query": "ski @"}})
+    session.send_line(json.dumps(search).replace("@", "\\ud83c"))  # the first half of a skier
+    surrogate = session.reply(7)["error"]
+    assert surrogate["code"] == -32600 and "lone UTF-16 surrogate" in surrogate["message"]
+    session.send_line("this is not JSON")
+    assert session.reply(None)["error"]["code"] == -32700
+    session.send_line('{"jsonrpc":"2.0","id":8,"method":"ping"')  # truncated
+    assert session.reply(None)["error"]["code"] == -32700
+    session.send_line('{"jsonrpc":"1.0","id":9,"method":"ping"}')
+    assert session.reply(None)["error"]["code"] == -32600
+    # An unreadable notification is dropped: no reply is owed.
+    session.send_line('{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"reason":"\\udc00"}}')
+    assert session.request(rpc(10, "ping"))["result"] == {}
+    assert session.close() == 0
+    replies = [json.loads(line) for line in session.stdout_lines]
+    assert [r["id"] for r in replies] == [0, 7, None, None, None, 10]
+    assert "Traceback" not in (tmp_path / "stderr-0.log").read_text()
+
+
+def _postmaster(data_dir: Path) -> psutil.Process:
+    return psutil.Process(int((data_dir / "pgdata" / "postmaster.pid").read_text().split()[0]))
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_ends_the_server_at_once_and_stops_the_database_it_started(raw, signum):
+    # MCP clients shut a stdio server down by closing stdin, then SIGTERM, then SIGKILL.
+    # The embedded PostgreSQL runs in its own session, out of reach of a kill of the
+    # client's process group: the server must stop it when it is the last one using it.
+    data_dir = Path(tempfile.mkdtemp(prefix="mcp-rag-stdio-"))  # its own database, as a fresh install has
+    try:
+        session = raw({**os.environ, "MCP_RAG_DATA_DIR": str(data_dir), "MCP_RAG_ENV": "test"})
+        listed = session.request(rpc(1, "tools/call", {"name": "list_conversations", "arguments": {}}))
+        assert listed["result"]["isError"] is False
+        postmaster = _postmaster(data_dir)
+        session.proc.send_signal(signum)
+        assert session.proc.wait(15) == (0 if signum == signal.SIGTERM else 128 + signum)
+        postmaster.wait(15)  # raises TimeoutExpired if it outlives us
+        assert not (data_dir / "pgdata" / "postmaster.pid").exists()
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def test_initialize_and_tools_list_never_wait_for_the_database(env, raw):
