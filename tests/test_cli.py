@@ -81,6 +81,16 @@ def test_missing_file_and_bad_setting_exit_2_with_one_line(run):
     ]
 
 
+def test_a_data_dir_that_cannot_be_made_is_one_line_and_exit_3(run, tmp_path):
+    (tmp_path / "a-file").write_text("")
+    r = run("search", "skiing", extra_env={"MCP_RAG_DATA_DIR": str(tmp_path / "a-file" / "data")})
+    assert r.returncode == 3, r.stderr
+    assert r.stderr.strip().splitlines() == [
+        f"mcp-rag: cannot create the data directory {tmp_path / 'a-file' / 'data'} (Not a directory); "
+        "set MCP_RAG_DATA_DIR to a folder this user can write"
+    ]
+
+
 def test_db_status_and_migrate(run):
     r = run("migrate")
     assert r.returncode == 0 and "schema at revision " in r.stdout

@@ -214,6 +214,15 @@ def test_initialize_and_tools_list_never_wait_for_the_database(env, raw):
     assert session.close() == 0
 
 
+def test_a_data_dir_that_cannot_be_made_is_named_in_the_tool_error(env, raw, tmp_path):
+    (tmp_path / "a-file").write_text("")
+    session = raw({**env, "MCP_RAG_DATA_DIR": str(tmp_path / "a-file" / "data")})
+    failed = session.request(rpc(1, "tools/call", {"name": "list_conversations", "arguments": {}}))["result"]
+    assert failed["isError"] is True
+    assert f"cannot create the data directory {tmp_path / 'a-file' / 'data'}" in failed["content"][0]["text"]
+    assert session.close() == 0
+
+
 # What the `initialize` answer must not wait for: the database, the embedding model, the
 # REST app, our service layer, and the CLI's progress bars and tables. The SDK itself
 # brings starlette, uvicorn and opentelemetry's API; those are its floor, not ours.

@@ -121,7 +121,13 @@ def start(pgdata: Path, shared_buffers: str | None = None) -> str:
     wheel's 128 MB holds neither the HNSW index of 100k chunks (~195 MB) nor
     the BM25 table next to it; 256 MB does (docs/PERFORMANCE.md).
     """
-    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        pgdata.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise Unavailable(
+            f"cannot create the data directory {pgdata.parent} ({exc.strerror or exc}); "
+            "set MCP_RAG_DATA_DIR to a folder this user can write"
+        ) from exc
     server = _server(pgdata)
     uri = server.get_uri()  # postgresql://postgres:@/postgres?host=<socket dir>
     socket_dir = uri.split("host=", 1)[1]
