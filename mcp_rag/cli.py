@@ -5,7 +5,9 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import os
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Iterator
@@ -39,6 +41,13 @@ app.add_typer(sync_app, name="sync")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 _overrides: dict[str, Any] = {}
+
+
+def _print_table(table: Any) -> None:
+    # Piped or captured, rich assumes 80 columns and cuts ids to "exte…": the ids a user needs
+    # for `show` and `delete`. Off a terminal the table gets the width its contents need.
+    (out if out.is_terminal else Console(width=1000)).print(table)
+
 
 # Exit codes: 1 = some records or requests failed, 2 = bad settings or usage, 3 = unavailable.
 EXIT_FAILED, EXIT_CONFIG, EXIT_UNAVAILABLE = 1, 2, 3
@@ -90,6 +99,7 @@ def serve(
     settings = load_settings(**_overrides, host=host, port=port, insecure=insecure or None)
     logs.configure(settings.log_level, settings.log_json)
     tracing.configure(settings.otel_endpoint)
+    _check_port(settings.host, settings.port)
     service = Service(settings)
     if settings.host not in LOOPBACK:
         if not auth.tokens_exist(service):
@@ -114,6 +124,19 @@ def serve(
         log_level=settings.log_level.lower(),
         log_config=None,
     )
+
+
+def _check_port(host: str, port: int) -> None:
+    """Refuse a port another process listens on, before anything starts: uvicorn would find
+    out only after start-up, and exit with the model still loading on its thread (an abort)."""
+    try:
+        socket.create_server((host, port)).close()  # SO_REUSEADDR, as uvicorn binds
+    except OSError as exc:
+        raise _fail(
+            f"cannot serve on {host}:{port}: {os.strerror(exc.errno) if exc.errno else exc} (another mcp-rag serve?);"
+            " pass --port or set MCP_RAG_PORT",
+            EXIT_CONFIG,
+        ) from None
 
 
 @app.command("mcp")
@@ -406,7 +429,7 @@ def conversations_list(
         table.add_row(
             str(c.id), c.external_id, c.title or "", c.source or "", str(c.message_count), _when(c.started_at)
         )
-    out.print(table)
+    _print_table(table)
     if page.next_cursor:
         err.print(f"more: --cursor {page.next_cursor}", highlight=False)
 
@@ -529,7 +552,7 @@ def tokens_list(namespace: Annotated[str | None, typer.Option(help="Only this na
             _when(t.last_used_at),
             _when(t.revoked_at),
         )
-    out.print(table)
+    _print_table(table)
 
 
 @tokens_app.command("revoke")

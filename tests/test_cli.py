@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -42,6 +43,9 @@ def test_ingest_search_list_show_delete(run, tmp_path):
 
     r = run("conversations", "list", "--json")
     assert {c["external_id"] for c in json.loads(r.stdout)["items"]} == {"ski-trip-2024", "ticket-8812", "ticket-8813"}
+    # Piped, the table is as wide as its contents: no id is cut to "ski-…".
+    r = run("conversations", "list")
+    assert all(f" {name} " in r.stdout for name in ("ski-trip-2024", "ticket-8812", "ticket-8813")), r.stdout
 
     r = run("conversations", "show", "ticket-8812")
     assert r.returncode == 0 and "charged twice" in r.stdout
@@ -112,6 +116,16 @@ def test_db_compact_rewrites_the_chunk_tables_and_refuses_a_bad_size(run, servic
     assert "memory must be a PostgreSQL size" in r.stderr and "rewriting" not in r.stderr
     r = run("search", "skiing", "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["hits"], r.stderr
+
+
+def test_serve_on_a_port_in_use_is_one_line_and_exit_2(run):
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        r = run("serve", "--port", str(port))
+    assert r.returncode == 2, r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: cannot serve on 127.0.0.1:{port}: Address already in use"), r.stderr
+    assert "Traceback" not in r.stderr and "terminate called" not in r.stderr
 
 
 def test_serve_answers_rest_on_a_real_port(run, data_dir):
