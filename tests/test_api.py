@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from builders import make_conversation
 from fastapi.testclient import TestClient
@@ -90,24 +92,41 @@ def test_bad_input_is_a_4xx_problem_json(client, method, path, body):
     assert problem["status"] == r.status_code and problem["detail"]
 
 
-def test_the_ui_answers_deep_links_but_not_well_known_paths(service, settings, tmp_path, monkeypatch):
+def test_the_ui_answers_its_screens_and_a_404_elsewhere(service, settings, tmp_path, monkeypatch):
     """MCP clients probe /.well-known/oauth-* after a 401 and take a 404 as "no OAuth";
     the UI's page there would break their discovery."""
     (tmp_path / "index.html").write_text("<!doctype html><title>mcp-rag</title>")
     monkeypatch.setattr("mcp_rag.api.app.ui_dir", lambda: tmp_path)
     with TestClient(create_app(settings, service)) as ui:
-        deep = ui.get("/conversations/123")
-        assert deep.status_code == 200 and "<title>mcp-rag</title>" in deep.text
-        for path in ("/.well-known/oauth-protected-resource", "/.well-known/oauth-authorization-server", "/.env"):
+        for path in ("/", "/chat", "/conversations", "/conversations/123", "/import", "/settings?x=1"):
+            page = ui.get(path)
+            assert page.status_code == 200 and "<title>mcp-rag</title>" in page.text, path
+        not_screens = ("/.well-known/oauth-protected-resource", "/.well-known/oauth-authorization-server", "/.env")
+        for path in (*not_screens, "/sse", "/api/search", "/v2/search", "/chats"):
             r = ui.get(path)
             assert r.status_code == 404, path
             assert r.headers["content-type"].startswith("application/problem+json")
+
+
+def test_the_api_docs_page_works_offline(client):
+    for path in ("/docs", "/redoc"):
+        page = client.get(path)
+        assert page.status_code == 200 and "mcp-rag" in page.text
+        files = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+        assert files and all(url.startswith("/") and not url.startswith("//") for url in files), files  # no CDN
+        for url in files:
+            assert client.get(url).status_code == 200, url
 
 
 def test_malformed_json_body_is_422(client):
     r = client.post("/v1/conversations", content=b"{not json", headers={"content-type": "application/json"})
     assert r.status_code == 422
     assert r.headers["content-type"].startswith("application/problem+json")
+    cut = b'{"query": "skiing", "top_k": 5'
+    r = client.post("/v1/search", content=cut, headers={"content-type": "application/json"})
+    assert r.json()["detail"] == "body: not valid JSON at character 30 (Expecting ',' delimiter)"
+    r = client.post("/v1/search", content=b'{"query": "skiing"}')  # curl -d without a content type
+    assert r.json()["detail"] == "body: expected a JSON body; send it with Content-Type: application/json"
 
 
 def test_operations_endpoints(client):

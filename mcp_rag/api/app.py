@@ -9,6 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from mcp_rag import __version__
 from mcp_rag.api import problems
@@ -32,6 +33,12 @@ def ui_dir() -> Path | None:
     return None
 
 
+# The UI's screens (frontend/src/App.tsx), which a reload or a shared link asks the server for.
+# Anything else is a 404: MCP clients probe /.well-known/oauth-* after a 401 and take a 404 as
+# "no OAuth" (an HTML page there broke their discovery), and an old client's /sse gets told.
+UI_ROUTES = ("", "chat", "conversations", "import", "settings")
+
+
 def _mount_ui(app: FastAPI, root: Path) -> None:
     index = root / "index.html"
     if (root / "assets").is_dir():
@@ -43,13 +50,12 @@ def _mount_ui(app: FastAPI, root: Path) -> None:
         if is_protected("/" + path):
             # An API path is never the UI: 405 if it exists for other methods, else 404.
             raise HTTPException(405 if problems.allowed_methods(request) else 404)
-        if path.startswith("."):
-            # Nor is /.well-known/...: MCP clients probe it for OAuth metadata after a 401, and
-            # take a 404 as "no OAuth"; an HTML page there breaks their discovery.
-            raise HTTPException(404)
         file = (root / path).resolve()
         if path and file.is_file() and root in file.parents:
             return FileResponse(file)
+        if path.split("/", 1)[0] not in UI_ROUTES:
+            # Not a screen of the UI (/sse, /api/search, a typo): a 404, not the UI's page with a 200.
+            raise HTTPException(404)
         return FileResponse(index)
 
 
@@ -68,7 +74,8 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
             yield
         service.close()
 
-    app = FastAPI(
+    # FastAPI's /docs and /redoc load Swagger UI and ReDoc from a CDN; these serve them from the wheel.
+    app = FastAPIOffline(
         title="mcp-rag",
         version=__version__,
         description="Conversation memory: ingest conversations, search them, answer with citations.",

@@ -62,6 +62,19 @@ def _where(loc: tuple) -> str:
     return ".".join(parts) or "body"
 
 
+def _request_error(e: dict[str, Any]) -> dict[str, str]:
+    """One error of a request, in words a caller can act on: FastAPI says "25: JSON decode
+    error" for broken JSON, and "not a valid dictionary" for a body sent without its type."""
+    loc = tuple(e.get("loc", ()))
+    if e.get("type") == "json_invalid":
+        at = f" at character {loc[1]}" if len(loc) > 1 else ""
+        reason = (e.get("ctx") or {}).get("error", "")
+        return {"loc": "body", "msg": f"not valid JSON{at}" + (f" ({reason})" if reason else "")}
+    if loc == ("body",) and isinstance(e.get("input"), bytes | str):
+        return {"loc": "body", "msg": "expected a JSON body; send it with Content-Type: application/json"}
+    return {"loc": _where(loc), "msg": e.get("msg", "invalid")}
+
+
 def allowed_methods(request: Request) -> str:
     """Every method the API documents at this path (Starlette lists only the first route's)."""
     import re
@@ -83,7 +96,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
-        errors = [{"loc": _where(tuple(e.get("loc", ()))), "msg": e.get("msg", "invalid")} for e in exc.errors()]
+        errors = [_request_error(e) for e in exc.errors()]
         detail = "; ".join(f"{e['loc']}: {e['msg']}" for e in errors[:5])
         return problem(422, "Invalid input", detail, errors=errors)
 
