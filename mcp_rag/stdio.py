@@ -166,14 +166,12 @@ def _line_of(exc: Exception) -> str | None:
 
 def _why(message: Any, exc: Exception) -> str:
     try:
-        json.dumps(message, ensure_ascii=False, allow_nan=False).encode("utf-8")
+        json.dumps(message, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
         return (
             "a string holds a lone UTF-16 surrogate (\\ud800-\\udfff), which is not text;"
             " send whole characters (a string cut in the middle of an emoji does this)"
         )
-    except ValueError:
-        return "the message holds NaN or Infinity, which JSON does not allow"
     return _first_error(exc)
 
 

@@ -94,16 +94,11 @@ def install(app: FastAPI) -> None:
             log.warning("unavailable: %s", exc)
         return problem(exc.status, exc.title, str(exc))
 
+    # Models built inside a route (e.g. from query parameters) fail as a ValidationError, not in FastAPI.
     @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError):
-        errors = [_request_error(e) for e in exc.errors()]
-        detail = "; ".join(f"{e['loc']}: {e['msg']}" for e in errors[:5])
-        return problem(422, "Invalid input", detail, errors=errors)
-
     @app.exception_handler(ValidationError)
-    async def _model_validation(request: Request, exc: ValidationError):
-        # Models built inside a route (e.g. from query parameters) fail here, not in FastAPI.
-        errors = [{"loc": _where(tuple(e.get("loc", ()))), "msg": e.get("msg", "invalid")} for e in exc.errors()]
+    async def _validation(request: Request, exc: RequestValidationError | ValidationError):
+        errors = [_request_error(e) for e in exc.errors()]
         detail = "; ".join(f"{e['loc']}: {e['msg']}" for e in errors[:5])
         return problem(422, "Invalid input", detail, errors=errors)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from mcp_rag.errors import Invalid
 from mcp_rag.importers import chatgpt, claude, markdown, openai_chat, ours, transcript, whatsapp
 from mcp_rag.importers.base import Entry
-from mcp_rag.importers.jsonstream import first_record
+from mcp_rag.importers.jsonstream import first_char, first_record
 
 READABLE_SUFFIXES = (".json", ".jsonl", ".ndjson", ".txt", ".md", ".markdown")
 
@@ -47,7 +47,7 @@ def _json_format(entry: Entry) -> str | None:
 def unknown_reason(entry: Entry) -> str | None:
     """Why a file that opens like JSON is in no format we read, when the reason is that it is broken
     (truncated, a syntax error): worth saying instead of "no known format"."""
-    if entry.head().decode("utf-8", "replace").lstrip("\ufeff \t\r\n")[:1] not in ("[", "{"):
+    if first_char(entry) not in ("[", "{"):
         return None
     _, record = first_record(entry)
     return str(record) if isinstance(record, Invalid) else None

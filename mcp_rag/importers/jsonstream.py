@@ -91,7 +91,8 @@ class _Guarded(io.RawIOBase):
         return len(data)
 
 
-def _first_char(entry: Entry) -> str:
+def first_char(entry: Entry) -> str:
+    """The file's first character past a byte-order mark and blanks ("[" or "{" for JSON)."""
     head = entry.head().decode("utf-8", "replace").lstrip("\ufeff \t\r\n")
     return head[:1]
 
@@ -112,7 +113,7 @@ def _is_json_lines(entry: Entry) -> bool:
 
 def records(entry: Entry) -> Iterator[Record]:
     """Every top-level record: the items of an array, the lines of JSON Lines, or the one object."""
-    if _first_char(entry) == "[":
+    if first_char(entry) == "[":
         yield from _array_items(entry)
     elif _is_json_lines(entry):
         yield from _lines(entry)
@@ -123,7 +124,7 @@ def records(entry: Entry) -> Iterator[Record]:
 def first_record(entry: Entry) -> tuple[str, Any]:
     """("array" | "lines" | "object", the first record) without reading the rest; the record is an
     Invalid saying why when it cannot be read, None when there is none."""
-    if _first_char(entry) == "[":
+    if first_char(entry) == "[":
         for _, value in _array_items(entry, counted=False):
             return "array", value
         return "array", None

@@ -82,9 +82,12 @@ def import_inputs(
 
 
 def _size(path: Path) -> int:
+    """Bytes to read, a zip counted by what it unpacks to. In a folder only `.zip` files are
+    opened as zips, as `_tree` reads them: not every file of a Slack export once more."""
     try:
         if path.is_dir():
-            return sum(_size(p) for p in path.rglob("*") if p.is_file())
+            files = (p for p in path.rglob("*") if p.is_file())
+            return sum(_size(p) if p.suffix.lower() == ".zip" else p.stat().st_size for p in files)
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as archive:
                 return sum(i.file_size for i in archive.infolist())

@@ -293,10 +293,6 @@ def subtree(tree: Tree, root: str) -> Tree:
     return Tree(tree.name, {rel[len(root) :]: e for rel, e in tree.entries.items() if rel.startswith(root)})
 
 
-def is_export(tree: Tree) -> bool:
-    return root_of(tree) is not None
-
-
 def read_export(tree: Tree, keep_noise: bool = False) -> Iterator[Item]:
     root = root_of(tree) or ""
     people = People()
