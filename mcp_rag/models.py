@@ -99,7 +99,7 @@ class MessageIn(_In):
     @field_validator("id", mode="before")
     @classmethod
     def _id_to_str(cls, v: Any) -> Any:
-        return str(v) if isinstance(v, int) else v
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v  # true is no id
 
     @field_validator("content")
     @classmethod
@@ -145,7 +145,7 @@ class ConversationIn(_In):
     @field_validator("id", mode="before")
     @classmethod
     def _id_to_str(cls, v: Any) -> Any:
-        return str(v) if isinstance(v, int) else v
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v  # true is no id
 
     @field_validator("id", "title", "source", "url")
     @classmethod

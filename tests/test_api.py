@@ -68,6 +68,8 @@ def test_append_messages_endpoint(client):
     [
         ("post", "/v1/conversations", {"messages": []}),
         ("post", "/v1/conversations", {"messages": [{"content": "a\u0000b"}]}),
+        ("post", "/v1/conversations", {"messages": [{"content": "hi", "id": False}]}),  # ids: strings or integers
+        ("post", "/v1/conversations", {"id": True, "messages": [{"content": "hi"}]}),
         ("post", "/v1/conversations", {"messages": [{"content": "x" * 200_001}]}),
         ("post", "/v1/conversations", {"title": "no messages"}),
         ("post", "/v1/conversations", ["not", "an", "object"]),
