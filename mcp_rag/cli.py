@@ -50,7 +50,7 @@ def _print_table(table: Any) -> None:
 
 
 # Exit codes: 1 = some records or requests failed, 2 = bad settings or usage, 3 = unavailable.
-EXIT_FAILED, EXIT_CONFIG, EXIT_UNAVAILABLE = 1, 2, 3
+EXIT_FAILED, EXIT_CONFIG, EXIT_UNAVAILABLE, EXIT_NOT_FOUND = 1, 2, 3, 4
 
 
 def _settings() -> Settings:
@@ -361,7 +361,10 @@ def ask(
     namespace: Annotated[str, typer.Option()] = "default",
     as_json: Annotated[bool, typer.Option("--json", help="Print the full answer object as JSON")] = False,
 ) -> None:
-    """Answer a question from stored conversations, with numbered citations (streamed)."""
+    """Answer a question from stored conversations, with numbered citations (streamed).
+
+    Exits with status 4 when the stored conversations hold no answer (`found: false`).
+    """
     from mcp_rag.models import AskRequest
 
     try:
@@ -380,20 +383,27 @@ def ask(
         raise _fail(_explain(exc), EXIT_CONFIG) from None
     service = _service()
     if as_json:
-        out.print_json(service.ask(req, namespace).model_dump_json())
+        answer = service.ask(req, namespace)
+        out.print_json(answer.model_dump_json())
+        if not answer.found:
+            raise typer.Exit(EXIT_NOT_FOUND)
         return
     with err.status("searching…"):
         events = service.ask_stream(req, namespace)
         kind, payload = next(events)
     err.print(f"{len(payload['sources'])} sources for: {payload['question']}", highlight=False)
     for kind, payload in events:
-        if kind == "token":
+        if kind == "sources":
+            err.print(f"{len(payload['sources'])} sources for: {payload['question']}", highlight=False)
+        elif kind == "token":
             out.print(payload["text"], end="", markup=False, highlight=False)
         elif kind == "error":
             out.print()
             raise _fail(f"answer cut short: {payload}", EXIT_UNAVAILABLE)
         elif kind == "done":
             _print_answer_footer(payload)
+            if not payload.found:
+                raise typer.Exit(EXIT_NOT_FOUND)
 
 
 def _print_answer_footer(answer) -> None:
@@ -402,6 +412,8 @@ def _print_answer_footer(answer) -> None:
         err.print(f"[yellow]provider failed:[/yellow] {answer.error}", highlight=False)
     label = "extractive answer (no language model)" if answer.extractive else f"{answer.provider} {answer.model}"
     err.print(f"— {label}", highlight=False)
+    if not answer.found:
+        err.print("not found: no stored turn is a strong match (exit status 4)", highlight=False)
     for c in answer.citations:
         where = c.title or c.conversation_external_id
         out.print(f"[{c.n}] {where} · message {', '.join(c.message_ids)} · {_when(c.timestamp)}", markup=False)

@@ -227,6 +227,10 @@ def build_server(service: Callable[[], Service]) -> MCPServer:
         the trip?", "when did we decide X?"). Each hit carries the passage with speakers and dates,
         the conversation id and title, and the ids of the messages it covers: cite those, and call
         get_conversation to read the surrounding turns. Narrow with the optional filters.
+
+        Each hit has `match`: "strong" when it is likely on topic, "weak" when it is only the nearest
+        there is. When no hit is strong, `relevant` is false: tell the user no relevant turns are
+        stored rather than presenting the weak hits as what was said about it.
         """
         req = SearchRequest(
             query=query,
@@ -335,9 +339,11 @@ def build_server(service: Callable[[], Service]) -> MCPServer:
         """Answer a question from the stored conversations, with numbered citations [n] pointing at messages.
 
         Searches memory, then answers only from what was found (with the configured language model,
-        or extractively without one: `extractive` says which). When nothing relevant is stored the
-        answer says so rather than guessing. Prefer search_conversations when you want the raw
-        passages to reason over yourself.
+        or extractively without one: `extractive` says which). When nothing relevant is stored,
+        `found` is false, `answer` is "Not found in the conversations.", `citations` is empty and
+        `sources` lists only the nearest (weak) turns: tell the user it is not in memory, do not
+        answer from those turns. Prefer search_conversations when you want the raw passages to
+        reason over yourself.
         """
         req = AskRequest(
             question=question,

@@ -226,13 +226,24 @@ class Hit(BaseModel):
     authors: list[str]
     started_at: datetime | None
     ended_at: datetime | None
-    score: float
+    score: float = Field(description="Fused rank score: orders the hits of one search, means nothing across searches")
+    relevance: float = Field(
+        0.0, ge=0, le=1, description="How likely this hit answers the query (0-1, calibrated; see `match`)"
+    )
+    match: Literal["strong", "weak"] = Field(
+        "weak", description="strong: relevance >= 0.5, the hit is likely on topic; weak: only the nearest there is"
+    )
 
 
 class SearchResult(BaseModel):
     query: str
     hits: list[Hit]
     took_ms: float
+    relevant: bool = Field(
+        False,
+        description="True when at least one hit is a strong match; false: nothing stored is close "
+        "to the query and the hits are only the nearest turns",
+    )
 
 
 class ConversationSummary(BaseModel):
@@ -313,6 +324,10 @@ class Citation(BaseModel):
 
 class Answer(BaseModel):
     answer: str
+    found: bool = Field(
+        description="False when the stored conversations hold no answer: `answer` then says so, "
+        "`citations` is empty and `sources` holds only the nearest (weak) hits"
+    )
     citations: list[Citation]
     extractive: bool = Field(description="True when no language model wrote the answer")
     provider: Literal["extractive", "openai", "anthropic", "openai-compatible"]

@@ -49,7 +49,7 @@ from mcp_rag.models import (
     Transcript,
     check_reference,
 )
-from mcp_rag.search import fusion
+from mcp_rag.search import fusion, relevance
 from mcp_rag.store import chunks as chunk_sql
 from mcp_rag.store import conversations as conv_sql
 from mcp_rag.store import db
@@ -441,11 +441,16 @@ class Service:
                 wait([vector_rows])  # the worker is done with conn before this thread goes on
             top = fusion.rerank(fusion.fuse(semantic, lexical), req.query)[: req.top_k]
             shown = chunk_sql.shown(conn, [r["id"] for r in top])
+            # A chunk deleted since the arms read it (each statement sees the latest commits) is left out.
+            rows = [{**r, **shown[r["id"]]} for r in top if r["id"] in shown]
+            if rows:
+                _, dfs, docs = chunk_sql.query_terms(conn, namespace, req.query)
+                farthest = max((r["dist"] for r in semantic), default=None)
+                relevance.assess(req.query, rows, farthest, dfs, docs)
         return SearchResult(
             query=req.query,
-            # A Hit ignores the rows' other columns (id, rank, seqs). A chunk deleted since
-            # the arms read it (each statement sees the latest commits) is left out.
-            hits=[Hit(**r, **shown[r["id"]]) for r in top if r["id"] in shown],
+            hits=[Hit(**r) for r in rows],  # a Hit ignores the rows' other columns (id, rank, seqs, dist)
+            relevant=any(r["match"] == "strong" for r in rows),
             took_ms=round((time.perf_counter() - started) * 1000, 2),
         )
 

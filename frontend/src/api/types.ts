@@ -89,6 +89,9 @@ export interface Hit {
   started_at: string | null;
   ended_at: string | null;
   score: number;
+  /** Calibrated 0-1 chance that the hit answers the query; "strong" from 0.5. */
+  relevance?: number;
+  match?: "strong" | "weak";
 }
 
 export interface SearchResult {
@@ -120,6 +123,8 @@ export interface Citation {
 
 export interface Answer {
   answer: string;
+  /** False when the conversations hold no answer: `answer` says so and `sources` are only the nearest turns. */
+  found?: boolean;
   citations: Citation[];
   /** True when no language model is configured: the answer quotes the best-supported sentences. */
   extractive: boolean;

@@ -130,6 +130,9 @@ function SearchResults({ state, query, onRetry }: { state: State; query: string;
           <p className="meta" aria-live="polite">
             {plural(hits.length, "hit")} in {Math.round(took_ms)} ms
           </p>
+          {hits.every((hit) => hit.match === "weak") && (
+            <p className="notice not-found">Nothing close; the nearest turns are:</p>
+          )}
           <ol className="hits">
             {hits.map((hit, i) => (
               <HitCard key={`${hit.conversation_id}-${hit.message_ids.join(",")}-${i}`} hit={hit} terms={terms} />
