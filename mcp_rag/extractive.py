@@ -44,6 +44,7 @@ SHORT_REPLY_WORDS = 6  # a reply this short is read with the question before it
 TYPE_BONUS = 0.25  # share added to a sentence that holds the span the question asks for
 ADDRESSED = 0.6  # weight of a sentence that speaks to someone by name
 EXCERPT_WORDS = 14  # a longer sentence is quoted by its clauses that carry the answer
+SPANNED_EXCERPT_WORDS = 8  # after a short answer the quote only has to show where it came from
 ALSO_CITED = 3  # other turns cited beside the quoted one ...
 ALSO_RATIO = 0.5  # ... when their support is at least this share of the best
 STOPWORDS = set(
@@ -131,24 +132,31 @@ def answer(question: str, sources: list[SourceTurn], embed: Embed | None = None,
     citations = [s.source.citation(quote=text.strip("…")) for s, text in shown]
     # Other turns nearly as well supported are cited too: the answer often spans turns.
     also: list[Sentence] = []
+    many = spans.asks_for_several(asked or question)
     for s in ranked[1:]:
         if len(also) == ALSO_CITED or s.score < ALSO_RATIO * best.score:
             break
         # Only full statements (no questions, reactions or greetings) that do not give another answer.
+        # For a question asking for several things ("what movies ...?") another span adds an item.
         conflicts = s.span is not None and best.span is not None and s.span != best.span and kind != "when"
+        conflicts = conflicts and not many
         if _weight(s, kind) >= 1.0 and not conflicts and all(s.source.n != p.source.n for p in picks + also):
             also.append(s)
     citations += [s.source.citation(quote=s.text) for s in also]
-    text = f"{best.span}. {quotes}" if best.span else quotes
+    lead = best.span
+    if many and lead:
+        lead = ", ".join(dict.fromkeys(x for t in [best, *also] if t.span for x in t.span.split(", ")))
+    text = f"{lead}. {quotes}" if lead else quotes
     if also:
         text += " Also " + "".join(f"[{s.source.n}]" for s in also) + "."
     return Extracted(text, citations, best.score)
 
 
 def _excerpt(s: Sentence, weights: dict[str, float], kind: str) -> str:
-    """The sentence, or for a long one the run of its clauses that holds the span or the most
-    question words, marked "…" where it was cut. Clauses end at commas, semicolons, dashes."""
-    if len(s.text.split()) <= EXCERPT_WORDS:
+    """The sentence, or for a long one the run of its clauses (or, within one long clause, of its
+    words) that holds the span or the most question words, marked "…" where it was cut."""
+    limit = SPANNED_EXCERPT_WORDS if s.span else EXCERPT_WORDS
+    if len(s.text.split()) <= limit:
         return s.text
     pieces = re.split(CLAUSE, s.text)
     best, best_value = (0, len(pieces)), -1.0
@@ -156,7 +164,7 @@ def _excerpt(s: Sentence, weights: dict[str, float], kind: str) -> str:
         for j in range(i + 1, len(pieces) + 1):
             part = " ".join(pieces[i:j])
             n = len(part.split())
-            if n > EXCERPT_WORDS and j > i + 1:
+            if n > limit and j > i + 1:
                 break
             value = sum(weights.get(t, 0.0) for t in set(words(part)))
             if s.span and s.span in part:
@@ -166,7 +174,18 @@ def _excerpt(s: Sentence, weights: dict[str, float], kind: str) -> str:
                 best, best_value = (i, j), value
     i, j = best
     text = " ".join(pieces[i:j]).rstrip(",;:")
-    return ("…" if i > 0 else "") + text + ("…" if j < len(pieces) else "")
+    before, after = i > 0, j < len(pieces)
+    tokens = text.split()
+    if len(tokens) > limit:  # one long clause: the run of words that holds the answer
+
+        def value(k: int) -> float:
+            run = " ".join(tokens[k : k + limit])
+            return sum(weights.get(t, 0.0) for t in set(words(run))) + (1.0 if s.span and s.span in run else 0.0)
+
+        k = max(range(len(tokens) - limit + 1), key=lambda k: (value(k), -k))
+        before, after = before or k > 0, after or k + limit < len(tokens)
+        text = " ".join(tokens[k : k + limit]).rstrip(",;:")
+    return ("…" if before else "") + text + ("…" if after else "")
 
 
 def _speaker_names(sources: list[SourceTurn]) -> set[str]:

@@ -76,9 +76,11 @@ _RELATION = re.compile(
     re.I,
 )
 _NEGATION = re.compile(r"\b(no|not|never|nope|nothing|none|neither|nor)\b|n[’']t\b", re.I)
+MAX_SPANS = 3
 _COMMON_STARTS = set(
-    """i i'm i've i'd i'll im it it's its the a an and but or so oh ok okay yes no yeah well that this there
-    what when where who why how my your our his her their we you he she they haha lol wow hey hi hello thanks""".split()
+    """i i'm i've i'd i'll i’m i’ve i’d i’ll im it it's its the a an and but or so oh ok okay yes no yeah well
+    that this there what when where who why how my your our his her their we you he she they haha lol wow hey hi
+    hello thanks""".split()
 )
 
 
@@ -89,6 +91,14 @@ def question_type(question: str) -> str:
         if pattern.search(text):
             return kind
     return "other"
+
+
+_SEVERAL = re.compile(r"^(what|which)\s+(?:\w+\s+)?(\w+(?<!s)s)\b(?<!\bis)(?<!\bwas)(?<!\bdoes)(?<!\bhas)", re.I)
+
+
+def asks_for_several(question: str) -> bool:
+    """Whether the question asks for a list: a plural noun after what/which ("what movies", "which cities")."""
+    return bool(_SEVERAL.search(question.strip()))
 
 
 def written(day: datetime) -> str:
@@ -151,9 +161,10 @@ def proper_spans(text: str, exclude: set[str], proper: set[str] | None = None) -
             words = words[1:]
         while words and (words[-1].lower() in exclude or _is_calendar(words[-1])):
             words = words[:-1]
-        if words and not all(w.lower() in exclude for w in words):
+        # A phrase the question already holds part of ("New Years" for "... the New Year?") is not an answer.
+        if words and not any(w.lower().strip("'’s") in exclude for w in words):
             out.append(" ".join(words))
-    return out
+    return out[:MAX_SPANS]
 
 
 def _is_calendar(word: str) -> bool:

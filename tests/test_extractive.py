@@ -8,6 +8,7 @@ repeats the question's words.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 import pytest
@@ -80,8 +81,9 @@ def test_each_question_type_leads_with_its_span_and_quotes_the_turn_that_holds_i
     assert answer.found, answer.answer
     assert answer.answer.startswith(f"{span}. "), answer.answer
     assert cited(answer)[0] == turn, answer.answer
-    quote = answer.citations[0].quote
-    assert f"“{quote}” [{answer.citations[0].n}]" in answer.answer  # the verbatim quote follows, cited
+    quote, n = answer.citations[0].quote, answer.citations[0].n
+    assert quote in WEEKEND[int(turn[1:]) - 1]["content"]  # verbatim: an excerpt of the turn
+    assert re.search(rf"“…?{re.escape(quote)}…?” \[{n}\]", answer.answer), answer.answer  # quoted, then cited
 
 
 def test_greetings_and_lines_that_address_someone_by_name_are_never_the_answer(chat):
