@@ -98,6 +98,8 @@ export interface SearchResult {
   query: string;
   hits: Hit[];
   took_ms: number;
+  /** False when no hit is a strong match: the hits are only the nearest turns. */
+  relevant?: boolean;
 }
 
 export interface ChatTurn {

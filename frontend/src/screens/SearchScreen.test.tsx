@@ -71,4 +71,20 @@ describe("Search", () => {
     const alert = await screen.findByRole("alert");
     expect(within(alert).getByRole("link", { name: "Set an API token in Settings" })).toHaveAttribute("href", "/settings");
   });
+
+  test("when no hit is a strong match it says nothing is close and still shows the nearest turns", async () => {
+    const weak = { ...skiHit, match: "weak" as const, relevance: 0.02 };
+    fakeServer({ "POST /v1/search": () => json({ query: "tax", hits: [weak], took_ms: 3, relevant: false }) });
+    openAt("/?q=tax");
+    expect(await screen.findByText("Nothing close; the nearest turns are:")).toBeInTheDocument();
+    expect(screen.getByRole("link", { name: "Planning the ski trip" })).toBeInTheDocument();
+  });
+
+  test("a strong hit shows no such notice", async () => {
+    const strong = { ...skiHit, match: "strong" as const, relevance: 0.97 };
+    fakeServer({ "POST /v1/search": () => json({ query: "ski", hits: [strong], took_ms: 3, relevant: true }) });
+    openAt("/?q=ski");
+    expect(await screen.findByRole("link", { name: "Planning the ski trip" })).toBeInTheDocument();
+    expect(screen.queryByText("Nothing close; the nearest turns are:")).toBeNull();
+  });
 });
