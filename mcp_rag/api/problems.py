@@ -75,6 +75,18 @@ def _request_error(e: dict[str, Any]) -> dict[str, str]:
     return {"loc": _where(loc), "msg": e.get("msg", "invalid")}
 
 
+def body_error(exc: HTTPException) -> str | None:
+    """Why a JSON body could not be read, from the error FastAPI wraps in its generic
+    "There was an error parsing the body"; None when the cause is something else."""
+    cause = exc.__cause__
+    if isinstance(cause, UnicodeDecodeError):
+        return f"body: not valid {cause.encoding.upper()} at byte {cause.start} ({cause.reason})"
+    if isinstance(cause, RecursionError):
+        # The parser recurses once per level; with the server's stack it stops past several hundred.
+        return "body: JSON nested too deeply (arrays and objects may nest at most a few hundred levels)"
+    return None
+
+
 def allowed_methods(request: Request) -> str:
     """Every method the API documents at this path (Starlette lists only the first route's)."""
     import re
@@ -104,6 +116,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException):
+        if exc.status_code == 400 and (reason := body_error(exc)) is not None:
+            return problem(422, "Invalid input", reason, errors=[{"loc": "body", "msg": reason.removeprefix("body: ")}])
         response = problem(exc.status_code, str(exc.detail), str(exc.detail))
         response.headers.update(exc.headers or {})
         if exc.status_code == 405:
