@@ -8,7 +8,11 @@ frontend/e2e/attacks.e2e.test.ts show a real browser sending them.
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -29,8 +33,11 @@ def conversation(cid: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    return tmp_path_factory.mktemp("sites-data")
+def home():
+    # Not under pytest's tmp_path, for the reason given in conftest.data_dir.
+    path = Path(tempfile.mkdtemp(prefix="mcp-rag-sites-"))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 @pytest.fixture(scope="module")
