@@ -12,12 +12,14 @@ import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Page } from "playwright-core";
 import { type ViteDevServer, createServer as createVite } from "vite";
-import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { type Browser, CHROMIUM, openBrowser } from "./browser";
+import { type RunningServer, startServer } from "./server";
 
 const frontend = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const baseURL = inject("baseURL");
-const port = new URL(baseURL).port;
+// A server of this file's own: the UI flows leave theirs requiring a token.
+let baseURL = "";
+let port = "";
 const TARGET = "attack-target";
 const SECRET = "the vault code is 4711";
 const PLANTED = ["planted-by-import", "planted-by-json", "planted-by-alias"];
@@ -87,7 +89,12 @@ describe(`web pages attacking a local server${skipped}`, { skip: skipped !== "" 
   let site: Server;
   const seen: Seen[] = [];
 
+  let server: RunningServer;
+
   beforeAll(async () => {
+    server = await startServer();
+    baseURL = server.baseURL;
+    port = new URL(baseURL).port;
     site = await attackerSite();
     // evil.example resolves to this machine, as a rebinding attacker's DNS answers. Chromium's
     // own Local Network Access checks are off: the server must hold without them, as it must
@@ -108,6 +115,7 @@ describe(`web pages attacking a local server${skipped}`, { skip: skipped !== "" 
     await api(`/v1/conversations/${TARGET}`, { method: "DELETE" });
     await browser?.close();
     await new Promise((done) => site?.close(done));
+    await server?.stop();
   });
 
   test("a page on another site cannot import, store or delete", async () => {
