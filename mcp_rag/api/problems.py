@@ -37,10 +37,11 @@ def _documented(description: str) -> dict:
 RESPONSES: dict[int | str, dict] = {
     400: _documented("Body could not be decoded"),
     401: _documented("Missing, unknown or revoked API token"),
-    403: _documented("The token lacks the needed scope"),
+    403: _documented("The token lacks the needed scope, or a write came from another site's page"),
     404: _documented("Not found in the caller's namespace"),
     409: _documented("Conflicting state"),
     413: _documented("Request body too large"),
+    421: _documented("The Host header names a host this server does not answer to"),
     422: _documented("Invalid input"),
     429: _documented("Rate limit exceeded; see Retry-After"),
     503: _documented("Database or model unavailable; see Retry-After"),
