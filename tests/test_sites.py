@@ -83,7 +83,7 @@ def test_a_foreign_host_name_gets_421_on_every_path(server):
         ("GET", "/openapi.json", None),
     ]
     for method, path, body in requests:
-        for host in (f"evil.example:{server.port}", "evil.example", "localhost.evil.example"):
+        for host in (f"evil.example:{server.port}", "evil.example", "localhost.evil.example", "localhost:1.evil"):
             r = httpx.request(method, server.url + path, json=body, headers={"Host": host})
             assert r.status_code == 421, (method, path, host, r.status_code)
             assert r.headers["content-type"] == "application/problem+json"

@@ -104,6 +104,8 @@ class AllowedSites:
         if self.any_host:
             return True
         name, port = split_authority(host)
+        if port is not None and not port.isdigit():  # never sent by a browser; "localhost:1.evil.example"
+            return False
         if name in self.names or _authority(name, port) in self.authorities:
             return True
         return path in OPERATIONS and method in ("GET", "HEAD") and _is_ip(name)
