@@ -19,6 +19,7 @@ import pytest
 from server import Server
 
 from mcp_rag import auth
+from mcp_rag.api.sites import AllowedSites
 from mcp_rag.config import load_settings
 from mcp_rag.service import Service
 
@@ -189,3 +190,26 @@ def test_with_tokens_the_same_host_and_origin_rules_hold(server, local):
     assert r.status_code == 403 and not stored(local, "x")
     r = httpx.post(f"{server.url}/v1/conversations", json=conversation("y"), headers=valid)
     assert r.status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("host", "origin", "allowed"),
+    [
+        ("rag.example.com", "https://rag.example.com", True),  # TLS ends at the ingress
+        ("rag.example.com:443", "https://rag.example.com", True),
+        ("localhost:8080", "http://localhost:8080", True),  # the nginx frontend passes Host with its port
+        ("localhost", "http://localhost:8080", False),  # another port is another origin
+        ("[::1]:8000", "http://[::1]:8000", True),
+        ("127.0.0.1:8000", "http://127.0.0.1:8000.evil.example", False),
+        ("127.0.0.1:8000", "http://127.0.0.1:8000/path", False),
+    ],
+)
+def test_same_origin_is_the_host_the_browser_addressed(host, origin, allowed):
+    sites = AllowedSites("127.0.0.1", ["rag.example.com"], [])
+    assert (sites.write_refusal(host, origin, None) is None) is allowed
+
+
+def test_the_bound_address_is_answered_but_a_wildcard_bind_is_no_name():
+    assert AllowedSites("192.168.1.5", [], []).host_allowed("192.168.1.5:8000", "/v1/conversations", "GET")
+    assert not AllowedSites("0.0.0.0", [], []).host_allowed("0.0.0.0:8000", "/v1/conversations", "GET")
+    assert AllowedSites("0.0.0.0", ["*"], []).host_allowed("anything.example", "/v1/conversations", "GET")
