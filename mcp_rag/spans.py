@@ -86,7 +86,8 @@ _COMMON_STARTS = set(
 
 def question_type(question: str) -> str:
     """when, duration, count, where, who, name (of a book, film, place to eat ...), yesno or other."""
-    text = question.strip().lower()
+    # A follow-up ("And when is it live?") asks what its first words after the link word ask.
+    text = re.sub(r"^(?:(?:and|so|but|also|then|ok|okay|well)\b\W*)+", "", question.strip().lower())
     for kind, pattern in _TYPE_RES:
         if pattern.search(text):
             return kind
@@ -143,7 +144,8 @@ def date_span(text: str, ts: datetime | None) -> str | None:
             return written(ts)
         if said.startswith(("last", "next")):
             return f"the {said.split()[1]} {'before' if said.startswith('last') else 'after'} {written(ts)}"
-        return f"{said.removeprefix('on ').capitalize()}, around {written(ts)}"
+        # A bare weekday may be the one before or after the turn: name it and when it was said.
+        return f"{said.removeprefix('on ').capitalize()} (said on {written(ts)})"
     return None
 
 

@@ -120,6 +120,7 @@ def test_questions_the_chat_cannot_answer_are_not_found(chat, question):
         ("How long did the flu last?", "duration"),
         ("Did Elise spend the day alone?", "yesno"),
         ("What kind of pasta did Kate make?", "other"),
+        ("And when is the release itself live?", "when"),
     ],
 )
 def test_question_type_comes_from_the_first_words(question, kind):
@@ -132,3 +133,4 @@ def test_relative_dates_are_resolved_against_the_turn_that_says_them():
     assert spans.date_span("We moved here two years ago", said) == "2022"
     assert spans.date_span("Back on 30 December, 2023 at Art Basel", said) == "30 December, 2023"
     assert spans.date_span("No date in here", said) is None
+    assert spans.date_span("The embargo lifts on Thursday", said) == "Thursday (said on 7 January 2024)"
