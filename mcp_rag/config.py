@@ -148,6 +148,11 @@ class Settings(BaseSettings):
         description="Chunks the BM25 arm scores before it keeps to the query's rarest terms "
         "(all of them together when even the rarest alone is past it); 0 = always all",
     )
+    window_arm: bool = Field(
+        True,
+        description="Index overlapping windows of turns and let their BM25 hits vote for their turns "
+        "(mcp_rag/search/windows.py); off: neither written nor searched",
+    )
 
     openai_api_key: SecretStr | None = Field(
         None, validation_alias=AliasChoices("MCP_RAG_OPENAI_API_KEY", "OPENAI_API_KEY")
