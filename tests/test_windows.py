@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from builders import make_conversation
 from sqlalchemy import text
 
@@ -31,6 +32,12 @@ DISTRACTORS = [
     ("Tom", "Green tea is the only thing I drink in the afternoon."),
 ]
 QUESTION = "bicycle Porto green"
+
+
+@pytest.fixture(autouse=True)
+def window_arm(service, monkeypatch):
+    """The window arm is opt-in (MCP_RAG_WINDOW_ARM); these tests turn it on."""
+    monkeypatch.setattr(service.settings, "window_arm", True)
 
 
 def spread_conversation():
@@ -122,6 +129,12 @@ def test_reindex_writes_windows_for_conversations_stored_without_them(service):
     service.reindex()
     assert stored_windows(service, "spread") == expected
     assert set(top_ids(service, QUESTION, 3)) == evidence
+
+
+def test_with_the_arm_off_no_windows_are_written(service, monkeypatch):
+    monkeypatch.setattr(service.settings, "window_arm", False)
+    service.ingest(spread_conversation()[0])
+    assert stored_windows(service, "spread") == []
 
 
 def test_windows_go_with_their_conversation(service):
