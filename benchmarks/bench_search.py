@@ -134,7 +134,6 @@ def build(data_dir: Path, n: int) -> dict:
         chunk_sql.ensure_vector_index(c, DIM)
         # The window arm's rows, by the product's own code from the chunks just loaded.
         window_sql.rebuild(c)
-        window_sql.ensure_vector_index(c, DIM)
     with service.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
         c.execute(text("VACUUM ANALYZE chunks"))
         c.execute(text("VACUUM ANALYZE chunk_terms"))

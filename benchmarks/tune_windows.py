@@ -12,7 +12,8 @@ A config is size:stride:gap:depth:resolve:turns:arms:weight[:idf]:
   vector), `rrf` (rank fusion of the turn's cosine and BM25 ranks inside the
   window) or `fused` (the turn's score in the turn arms' fusion);
 - turns: turns a window hit votes for;
-- arms: `b` BM25 over window texts, `v` the mean of the turns' vectors, `bv` both;
+- arms: `b` BM25 over window texts, `v` the mean of the turns' vectors, `r` the vector
+  arm's turn hits inside the window (sum of 1 / (5 + rank)), or several of them (`bv`);
 - weight: the window arm's weight in reciprocal rank fusion with the turn arms;
 - idf: `w` document frequencies over windows, `t` over turns (what the product uses).
 
@@ -128,6 +129,10 @@ def run_windows(corpus: Corpus, cfg: list[str], embed_windows: bool) -> dict:
                 warms.append([i for i in np.argsort(-ws_)[:wdepth] if ws_[i] > 0])
             if "v" in arms:
                 warms.append(list(np.argsort(-(wv @ corpus.qvec[c.name][qi]))[:wdepth]))
+            if "r" in arms:  # windows ranked by the vector arm's hits inside them (no window vectors)
+                vrank = {i: r for r, i in enumerate(vec, start=1)}
+                wscore = [sum(1 / (5 + vrank[i]) for i in range(a, b) if i in vrank) for a, b in ws]
+                warms.append([w for w in np.argsort(-np.array(wscore))[:wdepth] if wscore[w] > 0])
             order, seen = [], set()
             for w in [i for i, _ in rrf_scores(warms).most_common()][:wdepth]:
                 inside = list(range(*ws[w]))

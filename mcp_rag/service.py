@@ -352,7 +352,6 @@ class Service:
                     f"configured model is {embedder.name}; run `mcp-rag reindex`"
                 )
             chunk_sql.ensure_vector_index(conn, embedder.dimension)
-            window_sql.ensure_vector_index(conn, embedder.dimension)
         self._model_checked = True
 
     def reindex(self, progress: Callable[[int, int], None] | None = None, batch: int = 256) -> int:
@@ -361,7 +360,6 @@ class Service:
         with self._begin() as conn:
             total = conn.execute(text("SELECT count(*) FROM chunks")).scalar_one()
             chunk_sql.drop_vector_indexes(conn)
-            window_sql.drop_vector_indexes(conn)
             chunk_sql.register_model(conn, embedder.name, embedder.dimension)
         done, after = 0, 0
         while True:
@@ -377,9 +375,8 @@ class Service:
                 progress(done, total)
         with self._begin() as conn:
             chunk_sql.ensure_vector_index(conn, embedder.dimension)
-            if self.settings.window_arm:  # windows take the new vectors; ones stored before windows existed too
+            if self.settings.window_arm:  # conversations stored while the arm was off get their windows
                 window_sql.rebuild(conn)
-            window_sql.ensure_vector_index(conn, embedder.dimension)
         self._model_checked = True
         return done
 
@@ -444,7 +441,7 @@ class Service:
             finally:
                 scope.cancel()  # does nothing once set; otherwise the worker stops waiting for it
                 wait([vector_rows])  # the worker is done with conn before this thread goes on
-            window = self._window_turns(conn, window_hits, vector, namespace, filters, cid)
+            window = self._window_turns(conn, window_hits, semantic, vector, namespace, filters, cid)
             top = fusion.rerank(fusion.fuse(semantic, lexical, window), req.query)[: req.top_k]
             shown = chunk_sql.shown(conn, [r["id"] for r in top])
         return SearchResult(
@@ -471,7 +468,7 @@ class Service:
 
     def _window_hits(
         self, conn: Connection, req: SearchRequest, namespace: str, filters: SearchFilters, cid: UUID | None
-    ) -> list[tuple[UUID, int, int]]:
+    ) -> list[tuple[UUID, int]]:
         """The window arm's best windows (mcp_rag/search/windows.py), none when it is off."""
         if not self.settings.window_arm:
             return []
@@ -480,20 +477,20 @@ class Service:
     def _window_turns(
         self,
         conn: Connection,
-        lexical: list[tuple[UUID, int, int]],
+        lexical: list[tuple[UUID, int]],
+        semantic: list[dict],
         vector: np.ndarray,
         namespace: str,
         filters: SearchFilters,
         cid: UUID | None,
     ) -> list[dict]:
-        """The window arm's turns: the BM25 windows and the nearest windows merged, each
-        resolved to its turns closest to the query (mcp_rag/search/windows.py)."""
+        """The window arm's turns: the BM25 windows and the windows holding the vector
+        arm's hits merged, each resolved to its turns closest to the query
+        (mcp_rag/search/windows.py)."""
         if not self.settings.window_arm:
             return []
-        dimension = self.query_embedder.dimension
-        near = window_sql.nearest(conn, vector, dimension, namespace, filters, cid)
-        hits = windows.fuse(lexical, near)
-        return window_sql.turns(conn, hits, vector, dimension, namespace, filters, cid)
+        hits = windows.fuse(lexical, windows.by_vector_hits(semantic))
+        return window_sql.turns(conn, hits, vector, self.query_embedder.dimension, namespace, filters, cid)
 
     # -- ask (answers with citations; the rules live in mcp_rag/answer.py) --------
     def ask(self, req: AskRequest, namespace: str = DEFAULT_NAMESPACE) -> Answer:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import uuid4
+
 import pytest
 from builders import make_conversation
 from sqlalchemy import text
@@ -93,7 +95,15 @@ def test_a_window_hit_votes_for_its_turns_nearest_the_query():
         {"window": 2, "id": 6, "distance": 0.2},  # in both windows: counted for the better one
     ]
     assert [(r["id"], r["rank"]) for r in windows.resolve(rows)] == [(6, 1), (5, 2), (7, 3)]
-    assert windows.fuse(["a", "b"], ["b", "c"])[0] == "b"  # in both rankings
+
+
+def test_windows_holding_several_vector_hits_rank_first():
+    c = uuid4()
+    rows = [{"conversation_id": c, "first_seq": s, "rank": r} for r, s in enumerate([20, 8, 9], start=1)]
+    # 8 and 9 are both in the windows starting at 4 and 7; 20 is alone in those starting at 16 and 19.
+    ranked = windows.by_vector_hits(rows)
+    assert set(ranked[:2]) == {(c, 4), (c, 7)} and set(ranked[2:]) == {(c, 16), (c, 19)}
+    assert windows.fuse([(c, 16)], ranked)[0] == (c, 16)  # in both rankings
 
 
 def test_an_answer_spread_over_turns_is_found_by_the_window_arm(service, monkeypatch):

@@ -11,8 +11,7 @@ from uuid import UUID
 
 import numpy as np
 from pgvector import SparseVector
-from pgvector.sqlalchemy import Vector
-from sqlalchemy import bindparam, text
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from mcp_rag.models import SearchFilters
@@ -33,9 +32,9 @@ def refresh(conn: Connection, conversation_id: UUID, namespace: str, source: str
     )
     rows = conn.execute(
         text(
-            "SELECT first_seq, last_seq, text, authors, roles, started_at, ended_at, embedding FROM chunks "
+            "SELECT first_seq, last_seq, text, authors, roles, started_at, ended_at FROM chunks "
             "WHERE conversation_id = :id AND first_seq >= :start ORDER BY first_seq, id"
-        ).columns(embedding=Vector()),
+        ),
         {"id": conversation_id, "start": start},
     ).all()
     if not rows:
@@ -50,8 +49,6 @@ def refresh(conn: Connection, conversation_id: UUID, namespace: str, source: str
         counts = terms.term_counts("\n".join(r.text for r in inside))
         if not counts:
             continue
-        vectors = [r.embedding for r in inside if r.embedding is not None]
-        mean = np.mean(vectors, axis=0) if vectors else None
         starts = [r.started_at for r in inside if r.started_at is not None]
         ends = [r.ended_at for r in inside if r.ended_at is not None]
         written.append(
@@ -67,17 +64,15 @@ def refresh(conn: Connection, conversation_id: UUID, namespace: str, source: str
                 "ended": max(ends) if ends else None,
                 "terms": sorted(counts),
                 "bm25": SparseVector(bm25.document_weights(counts, avgdl), terms.SPACE).to_text(),
-                # Normalised, so cosine distance to it ranks like the mean direction of the turns.
-                "embedding": mean / max(float(np.linalg.norm(mean)), 1e-12) if mean is not None else None,
             }
         )
     if written:
         conn.execute(
             text(
                 "INSERT INTO chunk_windows (conversation_id, namespace, source, first_seq, last_seq, authors, roles, "
-                "started_at, ended_at, terms, bm25, embedding) VALUES (:cid, :ns, :source, :first, :last, :authors, "
-                ":roles, :started, :ended, :terms, CAST(:bm25 AS sparsevec), :embedding)"
-            ).bindparams(bindparam("embedding", type_=Vector())),
+                "started_at, ended_at, terms, bm25) VALUES (:cid, :ns, :source, :first, :last, :authors, :roles, "
+                ":started, :ended, :terms, CAST(:bm25 AS sparsevec))"
+            ),
             written,
         )
     return len(written)
@@ -90,29 +85,6 @@ def rebuild(conn: Connection) -> int:
     return sum(refresh(conn, cid, namespace, source, 1) for cid, namespace, source in convs)
 
 
-# Each dimension's HNSW index is named VECTOR_INDEX + dimension, as the chunks' (store/chunks.py).
-VECTOR_INDEX = "chunk_windows_embedding_hnsw_"
-
-
-def ensure_vector_index(conn: Connection, dimension: int) -> None:
-    """HNSW (cosine) over the windows' embeddings cast to the model's dimension."""
-    dim = int(dimension)
-    conn.execute(
-        text(
-            f"CREATE INDEX IF NOT EXISTS {VECTOR_INDEX}{dim} ON chunk_windows "
-            f"USING hnsw ((embedding::vector({dim})) vector_cosine_ops) WITH (m = 16, ef_construction = 64)"
-        )
-    )
-
-
-def drop_vector_indexes(conn: Connection) -> None:
-    names = conn.execute(
-        text("SELECT indexname FROM pg_indexes WHERE starts_with(indexname, :prefix)"), {"prefix": VECTOR_INDEX}
-    ).scalars()
-    for name in list(names):
-        conn.execute(text(f'DROP INDEX IF EXISTS "{name}"'))
-
-
 def lexical(
     conn: Connection,
     namespace: str,
@@ -120,8 +92,8 @@ def lexical(
     filters: SearchFilters,
     conversation_id: UUID | None,
     candidate_budget: int,
-) -> list[tuple[UUID, int, int]]:
-    """The best WINDOW_DEPTH windows by BM25 (conversation, first seq, last seq), best first.
+) -> list[tuple[UUID, int]]:
+    """The best WINDOW_DEPTH windows by BM25 (conversation, first seq), best first.
 
     The same filters as the turn arms apply to a window's own columns (a
     window matches an author filter when that author wrote one of its turns;
@@ -137,51 +109,26 @@ def lexical(
     _, rows = chunk_sql._fetch(
         conn,
         f"""
-        SELECT c.conversation_id, c.first_seq, c.last_seq FROM chunk_windows c
+        SELECT c.conversation_id, c.first_seq FROM chunk_windows c
         WHERE c.terms {"@>" if all_of else "&&"} CAST(%(qterms)s AS integer[]) AND {where}
         ORDER BY c.bm25 <#> %(qsparse)s, c.id LIMIT %(depth)s
         """,
         params,
     )
-    return [(r[0], r[1], r[2]) for r in rows]
-
-
-def nearest(
-    conn: Connection,
-    query_vector: np.ndarray,
-    dimension: int,
-    namespace: str,
-    filters: SearchFilters,
-    conversation_id: UUID | None,
-) -> list[tuple[UUID, int, int]]:
-    """The WINDOW_DEPTH windows whose mean vector is nearest the query's (HNSW, with the
-    scan settings chunks.tune_vector_scan set for the transaction), best first."""
-    dim = int(dimension)
-    where, params = chunk_sql._filter_sql(namespace, filters, conversation_id)
-    params.update(qvec=np.asarray(query_vector, dtype=np.float32), depth=windows.WINDOW_DEPTH)
-    _, rows = chunk_sql._fetch(
-        conn,
-        f"""
-        SELECT c.conversation_id, c.first_seq, c.last_seq FROM chunk_windows c
-        WHERE c.embedding IS NOT NULL AND {where}
-        ORDER BY c.embedding::vector({dim}) <=> %(qvec)s, c.id LIMIT %(depth)s
-        """,
-        params,
-    )
-    return [(r[0], r[1], r[2]) for r in rows]
+    return [(r[0], r[1]) for r in rows]
 
 
 def turns(
     conn: Connection,
-    hits: Sequence[tuple[UUID, int, int]],
+    hits: Sequence[tuple[UUID, int]],
     query_vector: np.ndarray,
     dimension: int,
     namespace: str,
     filters: SearchFilters,
     conversation_id: UUID | None,
 ) -> list[dict]:
-    """The window arm's ranked turns: the chunks inside the hit windows (best first,
-    windows.fuse) that pass the filters, with their window's rank and cosine distance
+    """The window arm's ranked turns: the chunks inside the hit windows (conversation,
+    first seq; best first, windows.fuse) that pass the filters, with their window's rank and cosine distance
     to the query, resolved by windows.resolve. One statement: the hits are sent as
     arrays and joined on the chunks' (conversation_id, first_seq) index."""
     if not hits:
@@ -191,7 +138,7 @@ def turns(
     params.update(
         wc=[h[0] for h in hits],
         wf=[h[1] for h in hits],
-        wl=[h[2] for h in hits],
+        wl=[h[1] + windows.WINDOW_TURNS - 1 for h in hits],
         qvec=np.asarray(query_vector, dtype=np.float32),
     )
     keys, rows = chunk_sql._fetch(

@@ -2,19 +2,17 @@
 
 A question about something said over several turns ("which cities have both
 been to?") often matches no single turn well, while the window holding those
-turns shares most of its words. Search ranks these windows by BM25 and by
-the mean of their turns' vectors, and resolves each hit to its turns closest
-to the query (mcp_rag/search/windows.py).
+turns shares most of its words. Search ranks these windows by BM25 (and by
+the vector arm's hits inside them), and resolves each hit to its turns
+closest to the query (mcp_rag/search/windows.py).
 A window is never returned itself: it only votes for its turns.
 
 Each row covers the chunks whose first_seq lies in [first_seq, last_seq] of
 one conversation, with the filter columns of chunk_terms (so the same WHERE
-clause applies), the window's term ids and BM25 vector, and its embedding:
-the mean of its chunks' (untyped, like chunks.embedding; its HNSW index is
-made per dimension by the store, mcp_rag/store/windows.py). The foreign key
+clause applies) and the window's term ids and BM25 vector. The foreign key
 deletes windows with their conversation. Conversations stored before this
-table existed have no windows until `mcp-rag reindex`; search works without
-them (the arm is then empty).
+table existed, or while the arm was off, have no windows until `mcp-rag
+reindex`; search works without them.
 
 Revision ID: 0009
 Revises: 0008
@@ -43,8 +41,7 @@ def upgrade() -> None:
             started_at       timestamptz,
             ended_at         timestamptz,
             terms            integer[] NOT NULL,
-            bm25             sparsevec NOT NULL,
-            embedding        vector
+            bm25             sparsevec NOT NULL
         )
         """
     )
