@@ -50,7 +50,7 @@ def test_ingest_search_list_show_delete(run, tmp_path):
     r = run("conversations", "show", "ticket-8812")
     assert r.returncode == 0 and "charged twice" in r.stdout
 
-    r = run("conversations", "delete", "ticket-8812")
+    r = run("conversations", "delete", "ticket-8812", "--yes")
     assert r.returncode == 0
     r = run("conversations", "show", "ticket-8812")
     assert r.returncode == 1 and "not found" in r.stderr and "Traceback" not in r.stderr
