@@ -135,6 +135,9 @@ export interface VersionInfo {
   git_commit?: string | null;
   schema_revision?: string | null;
   embedding_model?: string | null;
+  /** Which answerer /v1/ask uses: extractive, openai, anthropic, openai-compatible. */
+  answer_provider?: string;
+  answer_model?: string | null;
   [key: string]: unknown;
 }
 

@@ -38,7 +38,7 @@ describe("Search", () => {
     const server = fakeServer({ "POST /v1/search": () => json({ query: "resort", hits: [skiHit], took_ms: 3 }) });
     openAt("/?q=resort&conversation=ski-trip-2024");
     await screen.findByRole("link", { name: "Planning the ski trip" });
-    expect(server.calls[0]?.body).toMatchObject({ query: "resort", conversation_id: "ski-trip-2024" });
+    expect(server.of("POST", "/v1/search")[0]?.body).toMatchObject({ query: "resort", conversation_id: "ski-trip-2024" });
     expect(screen.getByLabelText("Search conversations")).toHaveValue("resort");
     expect(screen.getByLabelText("Conversation")).toHaveValue("ski-trip-2024");
   });

@@ -14,6 +14,7 @@ import {
   toFilters,
 } from "../components/FilterFields";
 import { Empty, ErrorMessage, Loading } from "../components/Status";
+import { NothingStored, useStoreEmpty } from "../components/StoreHints";
 import { formatDateTime, formatRange, plural } from "../format";
 import { Highlighted, countMatches, queryTerms } from "../highlight";
 import { messageLink, splitHit } from "../turns";
@@ -102,6 +103,8 @@ export default function SearchScreen() {
 }
 
 function SearchResults({ state, query, onRetry }: { state: State; query: string; onRetry: () => void }) {
+  const empty = useStoreEmpty();
+  if (empty && state.kind !== "loading" && state.kind !== "failed") return <NothingStored />;
   switch (state.kind) {
     case "idle":
       return (
