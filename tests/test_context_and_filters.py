@@ -3,6 +3,7 @@ what an assistant gets over MCP (tests/mcp_scenario.py), a person gets over HTTP
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -145,3 +146,23 @@ def test_filters_resolve_in_the_service_too(service):
         datetime(2024, 3, 13, tzinfo=UTC),
         datetime(2024, 3, 14, 23, 59, 59, 999999, tzinfo=UTC),
     )
+
+
+def test_an_import_can_stream_its_progress_then_the_result(client):
+    lines = "\n".join(
+        json.dumps({"id": f"bulk-{i}", "messages": [{"content": f"bulk turn {i}"}, {"content": "another"}]})
+        for i in range(5)
+    )
+    r = client.post(
+        "/v1/import",
+        files={"files": ("bulk.jsonl", lines.encode(), "application/octet-stream")},
+        data={"stream": "true", "format": "json"},
+    )
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+    events = [block for block in r.text.replace("\r\n", "\n").split("\n\n") if block.strip()]
+    kinds = [b.split("\n")[0].removeprefix("event: ") for b in events]
+    assert kinds[-1] == "done" and "progress" in kinds
+    progress = json.loads(events[kinds.index("progress")].split("data: ", 1)[1])
+    assert set(progress) >= {"conversations", "messages", "messages_per_second", "bytes_done", "bytes_total"}
+    done = json.loads(events[-1].split("data: ", 1)[1])
+    assert done["conversations"] == 5 and done["messages_added"] == 10 and done["files"][0]["format"] == "json"
