@@ -166,3 +166,14 @@ def test_an_import_can_stream_its_progress_then_the_result(client):
     assert set(progress) >= {"conversations", "messages", "messages_per_second", "bytes_done", "bytes_total"}
     done = json.loads(events[-1].split("data: ", 1)[1])
     assert done["conversations"] == 5 and done["messages_added"] == 10 and done["files"][0]["format"] == "json"
+
+
+def test_both_search_arms_use_the_resolved_author(service):
+    """No word in common with the query: only the vector arm can find the turn, under the resolved name."""
+    messages = [
+        {"id": "a", "author": "Kate Moreno", "content": "I went skiing in Colorado last weekend."},
+        {"id": "b", "author": "elise", "content": "Our quarterly budget review is on Friday."},
+    ]
+    service.ingest(ConversationIn(id="trip", messages=messages))
+    hits = service.search(SearchRequest(query="snowy mountain holiday", author="kate", top_k=5)).hits
+    assert [h.message_ids for h in hits] == [["a"]]
