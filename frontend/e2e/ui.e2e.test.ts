@@ -364,6 +364,12 @@ describe("the web UI against a real mcp-rag server", () => {
     await expect.poll(() => bulk.locator(".badge").textContent(), { timeout: 120_000 }).toBe("Done");
     expect(await importFacts(bulk)).toMatchObject({ Conversations: "40", "Messages added": "240" });
 
+    // Filters in words: the author as typed, times as said; the reply says what they were read as.
+    await page.goto("/?q=shipping%20plan&author=KIM");
+    await expect.poll(() => page.locator(".meta[aria-live]").textContent()).toContain("by Kim");
+    await page.goto("/?q=offsite%20booked&since=in%20March%202024&until=in%20March%202024");
+    await expect.poll(() => page.locator(".meta[aria-live]").textContent()).toMatch(/from .*2024.*to .*2024/);
+
     await page.emulateMedia({ colorScheme: "dark" });
     await page.goto("/?q=shipping%20plan");
     await page.locator(".hit").first().waitFor();
