@@ -10,10 +10,11 @@ date-times are taken as they are, as before.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 Bound = Literal["start", "end"]
 
@@ -23,11 +24,19 @@ _ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 MAX_CHARS = 100
 
 
+@functools.cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(available_timezones()) | {"UTC"}
+
+
 def zone(name: str | None) -> ZoneInfo:
-    """An IANA time zone by name (Europe/Paris); None is UTC. Unknown names raise ValueError."""
+    """An IANA time zone by name (Europe/Paris); None is UTC. Other names raise ValueError:
+    only names in the zone database are looked up ("America" is a folder there, not a zone)."""
+    if name and name not in _zone_names():
+        raise ValueError(f"unknown time zone {name!r}; use an IANA name such as UTC or Europe/Paris")
     try:
         return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ValueError(f"unknown time zone {name!r}; use an IANA name such as UTC or Europe/Paris") from None
 
 

@@ -177,3 +177,9 @@ def test_both_search_arms_use_the_resolved_author(service):
     service.ingest(ConversationIn(id="trip", messages=messages))
     hits = service.search(SearchRequest(query="snowy mountain holiday", author="kate", top_k=5)).hits
     assert [h.message_ids for h in hits] == [["a"]]
+
+
+@pytest.mark.parametrize("zone", ["America", "Mars/Base", "../etc/passwd", "UTC "])
+def test_an_unknown_time_zone_is_a_422(client, zone):
+    r = client.post("/v1/search", json={"query": "x", "since": "yesterday", "timezone": zone})
+    assert r.status_code == 422 and "unknown time zone" in r.json()["detail"]
