@@ -556,7 +556,12 @@ def _import_tools(server: MCPServer, tool: Callable, service: Callable[[], Servi
         if job.finished.is_set():
             if job.error is not None:
                 raise job.error
-            return ImportRun(complete=True, job_id=job.id, progress=_import_progress(job), result=job.result)
+            progress = _import_progress(job)
+            if progress is not None:  # the last count, also for an import shorter than one poll
+                report(
+                    progress.bytes_total or progress.bytes_done, progress.bytes_total or None, _progress_line(progress)
+                )
+            return ImportRun(complete=True, job_id=job.id, progress=progress, result=job.result)
         return ImportRun(complete=False, job_id=job.id, progress=_import_progress(job))
 
     @tool(

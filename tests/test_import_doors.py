@@ -16,7 +16,7 @@ from pathlib import Path
 import anyio
 import pytest
 from mcp import Client
-from mcp_scenario import call, call_error
+from mcp_scenario import call_error
 
 from mcp_rag import auth
 from mcp_rag.mcp import build_server
@@ -149,9 +149,16 @@ def test_mcp_tool_imports_below_the_roots_and_skips_links_leading_out(service, r
     svc, root, _ = rooted
 
     async def step(client):
-        run = await call(client, "import_conversations", path="chats")  # relative: from the first root
-        assert run["complete"] is True
+        seen = []
+
+        async def progress(done, total, message):
+            seen.append((done, total, message))
+
+        result = await client.call_tool("import_conversations", {"path": "chats"}, progress_callback=progress)
+        run = result.structured_content  # a relative path: from the first root
+        assert run["complete"] is True and run["progress"]["messages"] == 7
         assert [(f["format"], f["messages_added"]) for f in run["result"]["files"]] == [("transcript", 7)]
+        assert seen and seen[-1][0] == seen[-1][1] and "1 conversations, 7 messages" in seen[-1][2]
 
     mcp(svc, step)
     assert [c.source for c in service.list_conversations().items] == ["transcript"], "linked.md was not read"
