@@ -54,7 +54,7 @@ def test_mcp_ask_and_search_say_when_nothing_relevant_is_stored(stored):
     from mcp_rag.mcp import build_server
 
     async def main() -> None:
-        async with Client(build_server(lambda: stored)) as client:
+        async with Client(build_server(lambda: stored, stored.settings)) as client:
             yes = await call(client, "ask", question=ANSWERABLE)
             assert yes["found"] is True and yes["citations"]
             no = await call(client, "ask", question=UNANSWERABLE)
