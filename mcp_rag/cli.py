@@ -265,11 +265,13 @@ def import_(
         for f in result.files:
             out.print(
                 f"{f.name} ({f.format}): {f.conversations} conversations, {f.messages_added} messages added, "
-                f"{f.skipped} already stored, {len(f.errors)} failed",
+                f"{f.skipped} already stored, {f.error_count} failed",
                 highlight=False,
             )
             for e in f.errors:
                 err.print(f"[red]failed[/red] {e.location}: {e.message}", highlight=False)
+            if f.error_count > len(f.errors):
+                err.print(f"... and {f.error_count - len(f.errors)} more failed in {f.name}", highlight=False)
         out.print(f"{result.messages_added} messages added, {result.errors} failed", highlight=False)
     if result.errors:
         raise typer.Exit(EXIT_FAILED)

@@ -26,7 +26,19 @@ def check_reference(value: str, what: str = "id") -> str:
     return _clean_text(value, what)
 
 
+# Importers replace a JSON string longer than this many bytes with CUT_TEXT while streaming, before
+# the string is built; a value holding it is refused with the reason. 12 bytes per character is the
+# most JSON can spend (an escaped surrogate pair), so no text within MAX_MESSAGE_CHARS is ever cut.
+MAX_STRING_BYTES = 12 * MAX_MESSAGE_CHARS
+CUT_TEXT = "\x00cut while reading\x00"
+
+
 def _clean_text(value: str, what: str) -> str:
+    if CUT_TEXT in value:
+        raise ValueError(
+            f"{what} is longer than {MAX_STRING_BYTES:,} bytes in the file "
+            f"(texts are limited to {MAX_MESSAGE_CHARS:,} characters); it was not read"
+        )
     if "\x00" in value:
         raise ValueError(f"{what} contains a NUL byte, which cannot be stored")
     try:
@@ -55,6 +67,8 @@ def _check_metadata(value: dict[str, Any]) -> dict[str, Any]:
         encoded = json.dumps(value)
     except (TypeError, ValueError):
         raise ValueError("metadata is not JSON-serialisable") from None
+    if json.dumps(CUT_TEXT)[1:-1] in encoded:
+        _clean_text(CUT_TEXT, "a metadata text")
     if "\\u0000" in encoded:
         raise ValueError("metadata contains a NUL character, which cannot be stored")
     if len(encoded) > MAX_METADATA_BYTES:

@@ -86,6 +86,7 @@ class Service:
         self.query_cache = QueryCache(model_calls=settings.query_model_calls)
         self._query_threads = ThreadPoolExecutor(max_workers=16, thread_name_prefix="query-embed")
         self._lock = threading.Lock()
+        self.stopping = threading.Event()  # set when the server shuts down: long work (imports) ends early
 
     # -- lazily built dependencies ------------------------------------------------
     @property
@@ -495,14 +496,17 @@ class Service:
         format: str | None = None,
         keep_noise: bool = False,
         progress: Callable[[Any], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> ImportResult:
-        """Import exports (files, folders, zips) given as (name shown, path); per-file report."""
+        """Import exports (files, folders, zips) given as (name shown, path); per-file report.
+        Ends early (Unavailable) once `stop` is set or the service is stopping."""
         from pathlib import Path
 
         from mcp_rag.importers import run
 
         given = [run.Input(name, Path(path)) for name, path in inputs]
-        return run.import_inputs(self, given, namespace, format, keep_noise, progress)
+        stops = (self.stopping, stop) if stop else (self.stopping,)
+        return run.import_inputs(self, given, namespace, format, keep_noise, progress, stop=stops)
 
     def import_from_roots(
         self, path: str, namespace: str = DEFAULT_NAMESPACE, format: str | None = None
@@ -511,7 +515,9 @@ class Service:
         from mcp_rag.importers import roots, run
 
         real, allowed = roots.confine(path, self.settings.import_roots)
-        return run.import_inputs(self, [run.Input(path, real)], namespace, format, allowed=allowed)
+        return run.import_inputs(
+            self, [run.Input(path, real)], namespace, format, allowed=allowed, stop=(self.stopping,)
+        )
 
     def sync_slack(
         self, channels: list[str], namespace: str = DEFAULT_NAMESPACE, keep_noise: bool = False

@@ -93,7 +93,15 @@ def test_rest_import_takes_several_files_and_reports_each(client):
     ]
     assert body["files"][2]["errors"][0]["location"] == "notes.bin"
     assert (body["conversations"], body["messages_added"], body["errors"]) == (6, 11, 2)
-    assert set(body["files"][0]) == {"name", "format", "conversations", "messages_added", "skipped", "errors"}
+    assert set(body["files"][0]) == {
+        "name",
+        "format",
+        "conversations",
+        "messages_added",
+        "skipped",
+        "errors",
+        "error_count",
+    }
 
     again = client.post("/v1/import", files=files[:1]).json()
     assert again["files"][0]["skipped"] == 4 and again["messages_added"] == 0
