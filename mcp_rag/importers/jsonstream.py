@@ -218,8 +218,9 @@ def _lines(entry: Entry, counted: bool = True) -> Iterator[Record]:
             if not line.strip():
                 continue
             try:
-                cut = LongStrings()
-                line = cut.feed(line) + cut.close()
+                cut = LongStrings()  # fed as the parser would read: a string whole in one feed is not cut
+                line = b"".join(cut.feed(line[i : i + READ_BYTES]) for i in range(0, len(line), READ_BYTES))
+                line += cut.close()
                 Nesting().feed(line)
                 yield f"{entry.name}:{lineno}", json.loads(line.decode("utf-8", "replace"))
             except (ValueError, RecursionError) as exc:

@@ -24,6 +24,7 @@ import warnings
 from pathlib import Path
 
 POLL_S = 2.0
+STOP_WAIT_S = 30.0
 
 
 def spawn(pgdata: Path) -> None:
@@ -78,8 +79,17 @@ def watch(pgdata: Path, poll_s: float = POLL_S) -> None:
             postmaster = _postmaster(pgdata)
             if postmaster is not None:
                 os.kill(postmaster, signal.SIGINT)  # PostgreSQL's fast shutdown
-                (pgdata / ".handle_pids.json").write_text("[]")
+                _wait_gone(postmaster, STOP_WAIT_S)  # still under the lock: a new user starts a fresh server
         return
+
+
+def _wait_gone(pid: int, timeout: float) -> None:
+    import psutil
+
+    try:
+        psutil.Process(pid).wait(timeout)
+    except psutil.Error:
+        pass
 
 
 def main(argv: list[str]) -> int:
