@@ -7,6 +7,7 @@ Validation lives here so every door rejects the same input the same way.
 from __future__ import annotations
 
 import json
+import unicodedata
 from datetime import UTC, datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -20,10 +21,16 @@ MAX_PAGE = 1000  # messages or conversations in one page (here so doors can stat
 
 
 def check_reference(value: str, what: str = "id") -> str:
-    """An id given in a path or argument: storable text of sane length."""
+    """An id given in a path or argument: storable text of sane length, in NFC as ids are stored."""
     if len(value) > MAX_ID_CHARS:
         raise ValueError(f"{what} is longer than {MAX_ID_CHARS} characters")
-    return _clean_text(value, what)
+    return nfc(_clean_text(value, what))
+
+
+def nfc(value: str) -> str:
+    """Unicode's composed form: "é" typed as one code point or as "e" plus an accent (macOS file
+    names, some keyboards) is one id, one author, one title. Message text is stored as given."""
+    return unicodedata.normalize("NFC", value)
 
 
 # Importers replace a JSON string longer than this many bytes with CUT_TEXT while streaming, before
@@ -126,7 +133,7 @@ class MessageIn(_In):
     @field_validator("id", "author", "role")
     @classmethod
     def _short(cls, v: str | None) -> str | None:
-        return None if v is None else _clean_text(v, "field")
+        return None if v is None else nfc(_clean_text(v, "field"))
 
     @field_validator("timestamp", mode="before")
     @classmethod
@@ -164,7 +171,7 @@ class ConversationIn(_In):
     @field_validator("id", "title", "source", "url")
     @classmethod
     def _text(cls, v: str | None) -> str | None:
-        return None if v is None else _clean_text(v, "field")
+        return None if v is None else nfc(_clean_text(v, "field"))
 
     @field_validator("metadata")
     @classmethod
@@ -205,7 +212,7 @@ class SearchFilters(BaseModel):
     @field_validator("conversation_id", "author", "role", "source")
     @classmethod
     def _filter_text(cls, v: str | None) -> str | None:
-        return None if v is None else _clean_text(v, "filter")
+        return None if v is None else nfc(_clean_text(v, "filter"))
 
     @field_validator("metadata")
     @classmethod

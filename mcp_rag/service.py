@@ -48,6 +48,7 @@ from mcp_rag.models import (
     SearchResult,
     Transcript,
     check_reference,
+    nfc,
 )
 from mcp_rag.search import fusion
 from mcp_rag.store import chunks as chunk_sql
@@ -572,7 +573,7 @@ class Service:
             raise Invalid(f"limit must be between 1 and {MAX_PAGE}")
         after = _decode_cursor(cursor) if cursor else None
         with self.transaction(read_only=True) as conn:
-            rows = conv_sql.list_page(conn, namespace, limit + 1, after, source, query)
+            rows = conv_sql.list_page(conn, namespace, limit + 1, after, source, query and nfc(query))
         items = [ConversationSummary(**r) for r in rows[:limit]]
         next_cursor = _encode_cursor(items[-1].created_at, items[-1].id) if len(rows) > limit else None
         return ConversationPage(items=items, next_cursor=next_cursor)
@@ -647,7 +648,7 @@ def _is_contention(exc: BaseException | None) -> bool:
 def _find(conn, namespace: str, reference: str) -> UUID | None:
     """A conversation by our uuid or the caller's id; a malformed reference is Invalid."""
     try:
-        check_reference(reference, "conversation id")
+        reference = check_reference(reference, "conversation id")
     except ValueError as exc:
         raise Invalid(str(exc)) from None
     return conv_sql.find_id(conn, namespace, reference)
