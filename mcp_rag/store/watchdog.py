@@ -25,11 +25,14 @@ from pathlib import Path
 
 POLL_S = 2.0
 STOP_WAIT_S = 30.0
+LOCK = ".watchdog.lock"
 
 
 def spawn(pgdata: Path) -> None:
-    """Start a watchdog for `pgdata` in its own session (it outlives this process); if one is
-    running already, the new one sees its lock and leaves at once."""
+    """Start a watchdog for `pgdata` in its own session (it outlives this process), unless one
+    holds the data dir's lock already (two racing here: the second sees the lock and leaves)."""
+    if _watched(pgdata):
+        return
     proc = subprocess.Popen(
         [sys.executable, "-m", "mcp_rag.store.watchdog", str(pgdata)],
         stdin=subprocess.DEVNULL,
@@ -39,6 +42,15 @@ def spawn(pgdata: Path) -> None:
         close_fds=True,
     )
     threading.Thread(target=proc.wait, name="watchdog-reaper", daemon=True).start()
+
+
+def _watched(pgdata: Path) -> bool:
+    try:
+        with (pgdata / LOCK).open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    return False
 
 
 def _alive(pid: int) -> bool:
@@ -94,7 +106,7 @@ def _wait_gone(pid: int, timeout: float) -> None:
 
 def main(argv: list[str]) -> int:
     pgdata = Path(argv[1]).resolve()
-    with (pgdata / ".watchdog.lock").open("a") as lock:
+    with (pgdata / LOCK).open("a") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
