@@ -182,3 +182,22 @@ def test_mcp_tool_refuses_everything_when_no_roots_are_configured(service):
         assert "set MCP_RAG_IMPORT_ROOTS" in message
 
     mcp(service, step)
+
+
+def test_mcp_tool_caps_the_error_list_and_refuses_a_zip_past_the_bounds(service, rooted):
+    import json
+
+    svc, root, _ = rooted
+    (root / "bad.json").write_text(json.dumps([{"id": f"c{i}", "messages": []} for i in range(150)]))
+    with zipfile.ZipFile(root / "bomb.zip", "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("conversations.json", "[" + " " * (8 * 1024 * 1024) + "]")
+
+    async def step(client):
+        result = await call(client, "import_conversations", path="bad.json")
+        assert len(result["files"][0]["errors"]) == 100 and result["files"][0]["error_count"] == 150
+        assert result["errors"] == 150
+        message = await call_error(client, "import_conversations", path="bomb.zip")
+        assert "MCP_RAG_IMPORT_MAX_RATIO" in message
+
+    mcp(svc, step)
+    assert service.list_conversations().items == []

@@ -12,6 +12,7 @@ expanded are too small for their ratio to matter.
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,12 +62,12 @@ class Bounds:
                 f"over the {self.ratio}:1 allowed (MCP_RAG_IMPORT_MAX_RATIO)"
             )
 
-    def check_path(self, path: Path, name: str) -> None:
-        """Check a zip on disk, or every `.zip` below a folder; other files (and damaged zips,
-        reported when read) pass."""
+    def check_path(self, path: Path, name: str, allowed: Callable[[Path], bool] | None = None) -> None:
+        """Check a zip on disk, or every `.zip` below a folder (those `allowed` lets the import
+        read); other files, and damaged zips (reported when read), pass."""
         if path.is_dir():
             for file in sorted(path.rglob("*.zip")):
-                if file.is_file():
+                if file.is_file() and (allowed is None or allowed(file.resolve())):
                     self.check_path(file, f"{name}/{file.relative_to(path).as_posix()}")
             return
         try:

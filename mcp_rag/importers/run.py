@@ -73,7 +73,7 @@ def import_inputs(
     bounds = Bounds(settings.import_max_member_bytes, settings.import_max_archive_bytes, settings.import_max_ratio)
     for given in inputs:
         if given.path.exists() and (allowed is None or allowed(given.path.resolve())):
-            bounds.check_path(given.path, given.name)
+            bounds.check_path(given.path, given.name, allowed)
     meter = Meter(tuple(stop))
     state = Progress(0, sum(_size(i.path) for i in inputs))
     files = []

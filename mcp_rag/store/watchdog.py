@@ -24,7 +24,7 @@ import warnings
 from pathlib import Path
 
 POLL_S = 2.0
-STOP_WAIT_S = 30.0
+STOP_WAIT_S = 5.0
 LOCK = ".watchdog.lock"
 
 
