@@ -33,19 +33,17 @@ def nfc(value: str) -> str:
     return unicodedata.normalize("NFC", value)
 
 
-# Importers replace a JSON string longer than this many bytes with CUT_TEXT while streaming, before
-# the string is built; a value holding it is refused with the reason. 12 bytes per character is the
-# most JSON can spend (an escaped surrogate pair), so no text within MAX_MESSAGE_CHARS is ever cut.
+# Importers replace a JSON string longer than this many bytes (a text line longer than
+# MAX_MESSAGE_CHARS) with CUT_TEXT while streaming, before the string is built; a value holding it is
+# refused with the reason. 12 bytes per character is the most JSON can spend (an escaped surrogate
+# pair), so no text within MAX_MESSAGE_CHARS is ever cut.
 MAX_STRING_BYTES = 12 * MAX_MESSAGE_CHARS
 CUT_TEXT = "\x00cut while reading\x00"
 
 
 def _clean_text(value: str, what: str) -> str:
     if CUT_TEXT in value:
-        raise ValueError(
-            f"{what} is longer than {MAX_STRING_BYTES:,} bytes in the file "
-            f"(texts are limited to {MAX_MESSAGE_CHARS:,} characters); it was not read"
-        )
+        raise ValueError(f"{what} is longer than {MAX_MESSAGE_CHARS:,} characters; cut while reading, not stored")
     if "\x00" in value:
         raise ValueError(f"{what} contains a NUL byte, which cannot be stored")
     try:

@@ -147,7 +147,7 @@ def test_a_string_past_the_message_limit_is_refused_while_streaming_and_the_rest
     assert time.monotonic() - started < 30
     assert set(stored(service)) == {"before", "after"}
     [error] = result.files[0].errors
-    assert "longer than 2,400,000 bytes in the file" in error.message
+    assert "longer than 200,000 characters; cut while reading, not stored" in error.message
     assert error.location == ("export.json[1]" if shape == "array" else "export.jsonl:2")
 
 
@@ -159,6 +159,18 @@ def test_a_long_message_under_the_limit_is_stored_whole(service, tmp_path):
     run(service, path)
 
     assert stored(service)["long"][0][2] == text
+
+
+def test_a_transcript_line_past_the_message_limit_is_refused_not_held(service, tmp_path):
+    path = tmp_path / "chat.txt"
+    path.write_text("Ann: hello there\nBen: " + "word " * 2_000_000 + "\nAnn: see you friday\nBen: bye\n")
+
+    result = run(service, path, format="transcript")
+
+    [error] = result.files[0].errors
+    assert "longer than 200,000 characters; cut while reading" in error.message
+    contents = [m[2] for messages in stored(service).values() for m in messages]
+    assert "see you friday" in contents and all(len(c) < 1000 for c in contents)
 
 
 # -- error lists ---------------------------------------------------------------------------

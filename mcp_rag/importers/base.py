@@ -28,7 +28,7 @@ from typing import IO, Any
 from pydantic import ValidationError
 
 from mcp_rag.errors import Unavailable
-from mcp_rag.models import ConversationIn, MessageIn
+from mcp_rag.models import CUT_TEXT, MAX_MESSAGE_CHARS, ConversationIn, MessageIn
 
 PART_MESSAGES = 1000
 HEAD_BYTES = 64 * 1024
@@ -123,9 +123,14 @@ class Entry:
             return f.read(HEAD_BYTES)
 
     def text_lines(self, counted: bool = True) -> Iterator[str]:
-        """Lines without their ends; undecodable bytes become U+FFFD rather than stopping the file."""
+        """Lines without their ends; undecodable bytes become U+FFFD rather than stopping the file.
+        A line longer than a message may be is cut short, ending in CUT_TEXT (refused when stored)."""
         with io.TextIOWrapper(self.open(counted), encoding="utf-8-sig", errors="replace", newline=None) as f:
-            for line in f:
+            while line := f.readline(MAX_MESSAGE_CHARS + 1):
+                if len(line) > MAX_MESSAGE_CHARS and not line.endswith("\n"):
+                    while (rest := f.readline(MAX_MESSAGE_CHARS)) and not rest.endswith("\n"):
+                        pass
+                    line = line[: MAX_MESSAGE_CHARS - len(CUT_TEXT)] + CUT_TEXT
                 yield line.rstrip("\n")
 
 

@@ -10,6 +10,12 @@ Nesting is capped at MAX_DEPTH, checked on the bytes before any parser sees
 them: json.loads would recurse until RecursionError, and ijson keeps a path
 string per open level, so 200,000 `[` would take it gigabytes of memory.
 Real exports nest a dozen levels.
+
+Strings are bounded the same way: one longer than MAX_STRING_BYTES is cut out
+of the bytes before the parser sees it (LongStrings), so no huge string is
+ever built and parsing stays linear in the file's size; its record is refused
+by validation with the reason. A JSON Lines line, or a file that is a single
+object, is read whole only up to MAX_DOCUMENT_BYTES.
 """
 
 from __future__ import annotations
