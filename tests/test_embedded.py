@@ -59,3 +59,12 @@ def test_the_watchdog_leaves_at_once_when_another_watches_or_no_server_runs(tmp_
         assert watchdog.main(["watchdog", str(tmp_path)]) == 0  # another holds the lock: leaves
     assert not watchdog._watched(tmp_path)
     assert time.monotonic() - started < 5
+
+
+def test_the_watchdog_never_signals_a_process_a_stale_postmaster_pid_names(tmp_path):
+    from mcp_rag.store import watchdog
+
+    (tmp_path / "postmaster.pid").write_text(f"{os.getpid()}\n{tmp_path}\n")  # pid reused: this test process
+    (tmp_path / ".handle_pids.json").write_text("[]")  # and no live user
+
+    watchdog.watch(tmp_path, poll_s=0.01)  # returns at once: no postgres of this data dir runs

@@ -63,11 +63,17 @@ def _alive(pid: int) -> bool:
 
 
 def _postmaster(pgdata: Path) -> int | None:
+    """The pid of the postgres serving `pgdata`; None when postmaster.pid is missing or stale
+    (after a crash its pid may name any other process by now: that one must never be signalled)."""
+    import psutil
+
     try:
         pid = int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
-    except (OSError, ValueError):
+        proc = psutil.Process(pid)
+        ours = proc.name() == "postgres" and str(pgdata) in proc.cmdline()
+        return pid if ours and proc.status() != psutil.STATUS_ZOMBIE else None
+    except (OSError, ValueError, psutil.Error):
         return None
-    return pid if _alive(pid) else None
 
 
 def _users(pgdata: Path) -> list[int]:
