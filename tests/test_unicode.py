@@ -100,8 +100,8 @@ def test_the_list_query_is_nfc(service):
     assert {c.external_id for c in service.list_conversations(query=nfd("Café")).items} == {"k"}
 
 
-def test_migration_0009_rewrites_old_rows_in_nfc_and_its_downgrade_restores_them(scratch_url):
-    db.migrate(scratch_url, "0008")
+def test_migration_0010_rewrites_old_rows_in_nfc_and_its_downgrade_restores_them(scratch_url):
+    db.migrate(scratch_url, "0009")
     engine = db.make_engine(scratch_url, 1)
     chunk_text = nfd("Zoë: the crème brûlée at STRASSE")
     old_terms = {terms.term_id(terms._stem(w)) for w in terms._WORD.findall(chunk_text.lower())}
@@ -159,7 +159,7 @@ def test_migration_0009_rewrites_old_rows_in_nfc_and_its_downgrade_restores_them
             stats = conn.execute(text("SELECT sum(df), count(*) FROM term_stats")).one()
             assert tuple(stats) == (len(new_terms), len(new_terms))
 
-        db.downgrade(scratch_url, "0008")
+        db.downgrade(scratch_url, "0009")
 
         with engine.begin() as conn:
             ids = set(conn.execute(text("SELECT external_id FROM conversations")).scalars())

@@ -13,10 +13,13 @@ written before keep working only once they are in the same form, so:
   lowercases get their terms, length and BM25 vector again: deleted and
   inserted, so the statistics and chunk_terms triggers stay exact.
 
+Windows of the window arm (chunk_windows) get their authors in NFC; their
+terms are rebuilt by `mcp-rag reindex`, as for any window made before.
+
 Every value changed is kept in unicode_originals, and downgrade puts it back.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 """
 
 from __future__ import annotations
@@ -27,8 +30,8 @@ import sys
 from alembic import op
 from sqlalchemy import text
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
@@ -38,7 +41,12 @@ SCALARS = [  # table, column, unique together with (for ids)
     ("messages", "external_id", "conversation_id"),
     ("messages", "author", None),
 ]
-ARRAYS = [("conversations", "participants"), ("chunks", "authors"), ("chunks", "message_ids")]
+ARRAYS = [
+    ("conversations", "participants"),
+    ("chunk_windows", "authors"),
+    ("chunks", "authors"),
+    ("chunks", "message_ids"),
+]
 CHUNK_LEXICAL = ("terms", "n_terms", "bm25")
 
 
@@ -98,7 +106,7 @@ def _rewrite_chunks(conn) -> None:
     from mcp_rag.search import bm25, terms
 
     arrays = " OR ".join(
-        f"EXISTS (SELECT 1 FROM unnest(c.{col}) v WHERE NOT v IS NFC NORMALIZED)" for _, col in ARRAYS[1:]
+        f"EXISTS (SELECT 1 FROM unnest(c.{col}) v WHERE NOT v IS NFC NORMALIZED)" for t, col in ARRAYS if t == "chunks"
     )
     conn.execute(
         text(
@@ -155,13 +163,15 @@ def downgrade() -> None:
                 f"WHERE o.tbl = '{table}' AND o.col = '{column}' AND o.row_id = t.id::text"
             )
         )
-    conn.execute(
-        text(
-            "UPDATE conversations t SET participants = ARRAY(SELECT jsonb_array_elements_text(o.value)) "
-            "FROM unicode_originals o WHERE o.tbl = 'conversations' AND o.col = 'participants' "
-            "AND o.row_id = t.id::text"
+    for table, column in ARRAYS:
+        if table == "chunks":
+            continue  # restored with the chunks below
+        conn.execute(
+            text(
+                f"UPDATE {table} t SET {column} = ARRAY(SELECT jsonb_array_elements_text(o.value)) "
+                f"FROM unicode_originals o WHERE o.tbl = '{table}' AND o.col = '{column}' AND o.row_id = t.id::text"
+            )
         )
-    )
     conn.execute(
         text(
             "CREATE TEMP TABLE redo AS SELECT c.* FROM chunks c "
