@@ -48,7 +48,6 @@ from mcp_rag.models import (
     SearchResult,
     Transcript,
     check_reference,
-    nfc,
 )
 from mcp_rag.search import fusion, windows
 from mcp_rag.store import chunks as chunk_sql
@@ -602,8 +601,13 @@ class Service:
         if not 1 <= limit <= MAX_PAGE:
             raise Invalid(f"limit must be between 1 and {MAX_PAGE}")
         after = _decode_cursor(cursor) if cursor else None
+        try:  # storable text (no NUL, no lone surrogate), in NFC as titles and ids are stored
+            source = source and check_reference(source, "source")
+            query = query and check_reference(query, "q")
+        except ValueError as exc:
+            raise Invalid(str(exc)) from None
         with self.transaction(read_only=True) as conn:
-            rows = conv_sql.list_page(conn, namespace, limit + 1, after, source, query and nfc(query))
+            rows = conv_sql.list_page(conn, namespace, limit + 1, after, source, query)
         items = [ConversationSummary(**r) for r in rows[:limit]]
         next_cursor = _encode_cursor(items[-1].created_at, items[-1].id) if len(rows) > limit else None
         return ConversationPage(items=items, next_cursor=next_cursor)

@@ -170,3 +170,10 @@ def test_migration_0010_rewrites_old_rows_in_nfc_and_its_downgrade_restores_them
             assert conn.execute(text("SELECT to_regclass('unicode_originals')")).scalar() is None
     finally:
         engine.dispose()
+
+
+def test_the_list_filters_refuse_text_that_cannot_be_stored(client):
+    for params in ({"source": "\x00slack"}, {"q": "a\x00b"}):
+        r = client.get("/v1/conversations", params=params)
+        assert r.status_code == 422, r.text
+        assert "NUL" in r.json()["detail"]
