@@ -198,6 +198,10 @@ class Settings(BaseSettings):
         100, ge=2, description="Largest expanded-to-compressed size ratio of a zip and of its files over 1 MiB"
     )
 
+    # MCP: one tool call stays under a client's timeout (often 60 s); longer work resumes on the next call.
+    mcp_call_seconds: float = Field(40.0, gt=0, le=600)
+    mcp_part_messages: int = Field(100, ge=1, le=10_000, description="Messages stored per transaction over MCP")
+
     @field_validator("import_roots", mode="before")
     @classmethod
     def _split_roots(cls, value: Any) -> Any:

@@ -9,15 +9,19 @@ from __future__ import annotations
 import json
 import unicodedata
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, WithJsonSchema, field_validator, model_validator
 
 MAX_MESSAGE_CHARS = 200_000
 MAX_MESSAGES_PER_REQUEST = 20_000
 MAX_ID_CHARS = 512
 MAX_PAGE = 1000  # messages or conversations in one page (here so doors can state it without the service)
+# Messages either side of `around` when reading a conversation around a hit: 21 turns of chat,
+# a few thousand tokens, context for a model without crowding out the rest of its own.
+AROUND_BEFORE = 10
+AROUND_AFTER = 10
 
 
 def check_reference(value: str, what: str = "id") -> str:
@@ -184,18 +188,85 @@ class IngestResult(BaseModel):
     messages_added: int
     messages_total: int
     chunks: int
+    complete: bool = Field(True, description="False when the call stopped early to stay within its time limit")
+    next_index: int | None = Field(
+        None, description="When not complete: the index in the messages sent of the first one not yet stored"
+    )
+
+
+class Remembered(BaseModel):
+    conversation_id: UUID = Field(description="Our id of the namespace's notes conversation")
+    conversation_external_id: str
+    message_id: str = Field(description="The note's message id in that conversation")
+    author: str | None
+    timestamp: datetime
+
+
+TIME_HELP = (
+    "ISO 8601, or words such as 'yesterday', 'last week', 'in March 2024', 'since Monday', '2 days ago' "
+    "(read against `now` in `timezone`)"
+)
+# A time in a filter: a string on the wire (ISO 8601 or words, `dates.resolve`), a UTC datetime once read.
+TimeFilter = Annotated[
+    datetime | None, WithJsonSchema({"anyOf": [{"type": "string", "maxLength": 100}, {"type": "null"}]})
+]
 
 
 class SearchFilters(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     conversation_id: str | None = Field(None, description="Conversation id (uuid or your id)")
-    author: str | None = Field(None, max_length=256)
+    author: str | None = Field(
+        None,
+        max_length=256,
+        description="Turns by this person: case and accents ignored, whole name parts ('kate' finds 'Kate Moreno')",
+    )
     role: str | None = Field(None, max_length=32)
-    source: str | None = Field(None, max_length=100)
-    since: datetime | None = Field(None, description="Only turns at or after this time")
-    until: datetime | None = Field(None, description="Only turns at or before this time")
+    source: str | None = Field(None, max_length=100, description="e.g. slack; case ignored")
+    since: TimeFilter = Field(None, description="Only turns at or after this time: " + TIME_HELP)
+    until: TimeFilter = Field(None, description="Only turns at or before this time: " + TIME_HELP)
+    timezone: str | None = Field(None, max_length=64, description="IANA zone for times in words (default UTC)")
+    now: datetime | None = Field(None, description="What 'now' is for times in words (default: the server's clock)")
     metadata: dict[str, Any] | None = Field(None, description="Conversation metadata must contain this")
+    # The stored author names `author` resolves to (`Service.resolve_filters`); the store matches any of them.
+    _author_names: list[str] | None = PrivateAttr(None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _times_in_words(cls, data: Any) -> Any:
+        """Resolve since/until given as text against `now` in `timezone`, so every door reads them alike."""
+        if not isinstance(data, dict) or not any(isinstance(data.get(k), str) for k in ("since", "until")):
+            return data
+        from mcp_rag import dates
+
+        data = dict(data)
+        tz = dates.zone(data.get("timezone"))
+        now = data.get("now") or datetime.now(UTC)
+        if isinstance(now, str):
+            now = datetime.fromisoformat(now.replace("Z", "+00:00"))
+        now = now if now.tzinfo else now.replace(tzinfo=tz)
+        for key, bound in (("since", "start"), ("until", "end")):
+            if isinstance(data.get(key), str):
+                try:
+                    data[key] = dates.resolve(data[key], bound, now, tz)
+                except ValueError as exc:
+                    raise ValueError(f"{key}: {exc}") from None
+        data["now"] = now
+        return data
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str | None) -> str | None:
+        if v is not None:
+            from mcp_rag import dates
+
+            dates.zone(v)
+        return v
+
+    @field_validator("now")
+    @classmethod
+    def _now(cls, v: datetime | None) -> datetime | None:
+        return _utc(v)
 
     @field_validator("since", "until", mode="before")
     @classmethod
@@ -221,6 +292,42 @@ class SearchFilters(BaseModel):
         """Just the filters of a search or ask request."""
         return SearchFilters(**self.model_dump(include=set(SearchFilters.model_fields)))
 
+    def with_authors(self, names: list[str]) -> SearchFilters:
+        """A copy whose author filter matches exactly these stored names."""
+        copy = self.model_copy()
+        copy._author_names = names
+        return copy
+
+    def author_names(self) -> list[str]:
+        """The stored names the author filter matches (just `author` until resolved)."""
+        if self._author_names is not None:
+            return self._author_names
+        return [self.author] if self.author else []
+
+
+class AppliedFilters(BaseModel):
+    """The filters as applied, echoed in a reply: times absolute, an author as the stored names it matched."""
+
+    authors: list[str] | None = Field(None, description="The stored author names the author filter matched")
+    source: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    now: datetime | None = Field(None, description="The 'now' that times in words were read against")
+    timezone: str | None = None
+
+    @classmethod
+    def of(cls, filters: SearchFilters) -> AppliedFilters | None:
+        if not any((filters.author, filters.source, filters.since, filters.until)):
+            return None
+        return cls(
+            authors=filters.author_names() if filters.author else None,
+            source=filters.source,
+            since=filters.since,
+            until=filters.until,
+            now=filters.now if (filters.since or filters.until) else None,
+            timezone=(filters.timezone or "UTC") if (filters.since or filters.until) else None,
+        )
+
 
 class SearchRequest(SearchFilters):
     query: str = Field(..., min_length=1, max_length=4000)
@@ -241,6 +348,9 @@ class Hit(BaseModel):
     title: str | None
     source: str | None
     message_ids: list[str] = Field(description="Your ids of the messages this hit covers")
+    first_seq: int = Field(description="Position (1-based) in its conversation of the first message it covers")
+    last_seq: int = Field(description="Position of the last message it covers")
+    message_count: int = Field(description="How many messages its conversation holds")
     text: str
     authors: list[str]
     started_at: datetime | None
@@ -252,6 +362,7 @@ class SearchResult(BaseModel):
     query: str
     hits: list[Hit]
     took_ms: float
+    filters: AppliedFilters | None = Field(None, description="The filters as applied (times absolute)")
 
 
 class ConversationSummary(BaseModel):
@@ -282,8 +393,9 @@ class Message(BaseModel):
 
 class Transcript(ConversationSummary):
     messages: list[Message]
-    offset: int
+    offset: int = Field(description="How many messages come before this page")
     limit: int
+    around: str | None = Field(None, description="The message id this page was centred on, if any")
 
 
 class ConversationPage(BaseModel):
@@ -339,3 +451,4 @@ class Answer(BaseModel):
     question: str = Field(description="The standalone question that was searched (rewritten from history)")
     sources: list[Hit]
     error: str | None = Field(None, description="Why the provider failed; the answer then fell back or is empty")
+    filters: AppliedFilters | None = Field(None, description="The filters as applied (times absolute)")

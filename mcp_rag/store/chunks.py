@@ -197,8 +197,8 @@ def _filter_sql(namespace: str, filters: SearchFilters, conversation_id: UUID | 
         clauses.append("c.conversation_id = %(cid)s")
         params["cid"] = conversation_id
     if filters.author:
-        clauses.append("c.authors @> ARRAY[CAST(%(author)s AS text)]")
-        params["author"] = filters.author
+        clauses.append("c.authors && CAST(%(authors)s AS text[])")
+        params["authors"] = filters.author_names()
     if filters.role:
         clauses.append("c.roles @> ARRAY[CAST(%(role)s AS text)]")
         params["role"] = filters.role

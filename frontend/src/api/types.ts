@@ -71,6 +71,16 @@ export interface Filters {
   source?: string;
   since?: string;
   until?: string;
+  /** IANA zone the times are read in (default UTC). */
+  timezone?: string;
+}
+
+/** The filters as the server applied them: the author's stored names, times absolute. */
+export interface AppliedFilters {
+  authors?: string[] | null;
+  source?: string | null;
+  since?: string | null;
+  until?: string | null;
 }
 
 export interface SearchRequest extends Filters {
@@ -95,6 +105,7 @@ export interface SearchResult {
   query: string;
   hits: Hit[];
   took_ms: number;
+  filters?: AppliedFilters | null;
 }
 
 export interface ChatTurn {
@@ -135,6 +146,9 @@ export interface VersionInfo {
   git_commit?: string | null;
   schema_revision?: string | null;
   embedding_model?: string | null;
+  /** Which answerer /v1/ask uses: extractive, openai, anthropic, openai-compatible. */
+  answer_provider?: string;
+  answer_model?: string | null;
   [key: string]: unknown;
 }
 

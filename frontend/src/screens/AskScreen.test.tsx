@@ -58,7 +58,7 @@ describe("Ask", () => {
     expect(screen.getByText("Extractive answer")).toBeInTheDocument();
     const citations = screen.getByRole("list", { name: "Citations" });
     expect(within(citations).getByText("Breckenridge. We leave on January 6th.")).toBeInTheDocument();
-    expect(server.calls[0]?.body).toEqual({ question: "Which resort?", history: [], stream: true });
+    expect(server.of("POST", "/v1/ask")[0]?.body).toEqual({ question: "Which resort?", history: [], stream: true });
   });
 
   test("a follow-up carries the chat so far, and the ask filters", async () => {
@@ -72,7 +72,7 @@ describe("Ask", () => {
     await screen.findAllByText("Extractive answer").then((labels) => expect(labels).toHaveLength(2));
     // The server rewrote the follow-up into a standalone question: say what was searched.
     expect(screen.getByText("Searched for: “Which resort?”")).toBeInTheDocument();
-    expect(server.calls[1]?.body).toEqual({
+    expect(server.of("POST", "/v1/ask")[1]?.body).toEqual({
       question: "And when do they leave?",
       source: "whatsapp",
       stream: true,

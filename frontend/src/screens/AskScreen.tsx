@@ -8,6 +8,7 @@ import type { Answer, Citation } from "../api/types";
 import { type Exchange, useAskSession } from "../askSession";
 import { FilterFields, activeFilterCount } from "../components/FilterFields";
 import { Empty, ErrorMessage, Loading } from "../components/Status";
+import { NothingStored, describeProvider, useAnswerProvider, useStoreEmpty } from "../components/StoreHints";
 import { formatDateTime, plural } from "../format";
 import { messageLink } from "../turns";
 
@@ -17,6 +18,8 @@ export default function AskScreen() {
   const inputRef = useRef<HTMLTextAreaElement>(null);
   const endRef = useRef<HTMLDivElement>(null);
   const lastAnswerLength = exchanges[exchanges.length - 1]?.answer.length ?? 0;
+  const storeEmpty = useStoreEmpty();
+  const provider = useAnswerProvider();
 
   useEffect(() => {
     endRef.current?.scrollIntoView?.({ block: "end" });
@@ -49,7 +52,9 @@ export default function AskScreen() {
           </button>
         )}
       </div>
-      {exchanges.length === 0 ? (
+      {exchanges.length === 0 && storeEmpty ? (
+        <NothingStored />
+      ) : exchanges.length === 0 ? (
         <Empty title="Ask a question about your conversations">
           <p>
             Answers quote the conversations and cite them: click a number like <span className="cite-sample">1</span>{" "}
@@ -68,6 +73,11 @@ export default function AskScreen() {
       <p className="visually-hidden" role="status">
         {exchanges[exchanges.length - 1]?.status === "done" ? "Answer ready" : ""}
       </p>
+      {provider && (
+        <p className="meta provider-note" data-testid="answer-provider">
+          Answers by: {describeProvider(provider)}
+        </p>
+      )}
       <form className="ask-form" onSubmit={submit}>
         <label htmlFor="ask-question" className="visually-hidden">
           {exchanges.length ? "Ask a follow-up question" : "Ask a question"}
