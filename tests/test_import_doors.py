@@ -203,7 +203,7 @@ def test_mcp_tool_caps_the_error_list_and_refuses_a_zip_past_the_bounds(service,
         z.writestr("conversations.json", "[" + " " * (8 * 1024 * 1024) + "]")
 
     async def step(client):
-        result = await call(client, "import_conversations", path="bad.json")
+        result = (await call(client, "import_conversations", path="bad.json"))["result"]
         assert len(result["files"][0]["errors"]) == 100 and result["files"][0]["error_count"] == 150
         assert result["errors"] == 150
         message = await call_error(client, "import_conversations", path="bomb.zip")
