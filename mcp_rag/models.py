@@ -7,6 +7,7 @@ Validation lives here so every door rejects the same input the same way.
 from __future__ import annotations
 
 import json
+import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -24,13 +25,29 @@ AROUND_AFTER = 10
 
 
 def check_reference(value: str, what: str = "id") -> str:
-    """An id given in a path or argument: storable text of sane length."""
+    """An id given in a path or argument: storable text of sane length, in NFC as ids are stored."""
     if len(value) > MAX_ID_CHARS:
         raise ValueError(f"{what} is longer than {MAX_ID_CHARS} characters")
-    return _clean_text(value, what)
+    return nfc(_clean_text(value, what))
+
+
+def nfc(value: str) -> str:
+    """Unicode's composed form: "é" typed as one code point or as "e" plus an accent (macOS file
+    names, some keyboards) is one id, one author, one title. Message text is stored as given."""
+    return unicodedata.normalize("NFC", value)
+
+
+# Importers replace a JSON string longer than this many bytes (a text line longer than
+# MAX_MESSAGE_CHARS) with CUT_TEXT while streaming, before the string is built; a value holding it is
+# refused with the reason. 12 bytes per character is the most JSON can spend (an escaped surrogate
+# pair), so no text within MAX_MESSAGE_CHARS is ever cut.
+MAX_STRING_BYTES = 12 * MAX_MESSAGE_CHARS
+CUT_TEXT = "\x00cut while reading\x00"
 
 
 def _clean_text(value: str, what: str) -> str:
+    if CUT_TEXT in value:
+        raise ValueError(f"{what} is longer than {MAX_MESSAGE_CHARS:,} characters; cut while reading, not stored")
     if "\x00" in value:
         raise ValueError(f"{what} contains a NUL byte, which cannot be stored")
     try:
@@ -59,6 +76,8 @@ def _check_metadata(value: dict[str, Any]) -> dict[str, Any]:
         encoded = json.dumps(value)
     except (TypeError, ValueError):
         raise ValueError("metadata is not JSON-serialisable") from None
+    if json.dumps(CUT_TEXT)[1:-1] in encoded:
+        _clean_text(CUT_TEXT, "a metadata text")
     if "\\u0000" in encoded:
         raise ValueError("metadata contains a NUL character, which cannot be stored")
     if len(encoded) > MAX_METADATA_BYTES:
@@ -116,7 +135,7 @@ class MessageIn(_In):
     @field_validator("id", "author", "role")
     @classmethod
     def _short(cls, v: str | None) -> str | None:
-        return None if v is None else _clean_text(v, "field")
+        return None if v is None else nfc(_clean_text(v, "field"))
 
     @field_validator("timestamp", mode="before")
     @classmethod
@@ -154,7 +173,7 @@ class ConversationIn(_In):
     @field_validator("id", "title", "source", "url")
     @classmethod
     def _text(cls, v: str | None) -> str | None:
-        return None if v is None else _clean_text(v, "field")
+        return None if v is None else nfc(_clean_text(v, "field"))
 
     @field_validator("metadata")
     @classmethod
@@ -262,7 +281,7 @@ class SearchFilters(BaseModel):
     @field_validator("conversation_id", "author", "role", "source")
     @classmethod
     def _filter_text(cls, v: str | None) -> str | None:
-        return None if v is None else _clean_text(v, "filter")
+        return None if v is None else nfc(_clean_text(v, "filter"))
 
     @field_validator("metadata")
     @classmethod

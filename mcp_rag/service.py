@@ -84,6 +84,9 @@ def conversation_hash(conv: ConversationIn) -> str:
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
+EMBED_SLICE = 128  # texts embedded between checks for a stop (about a second)
+
+
 class Service:
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -94,6 +97,7 @@ class Service:
         self.query_cache = QueryCache(model_calls=settings.query_model_calls)
         self._query_threads = ThreadPoolExecutor(max_workers=16, thread_name_prefix="query-embed")
         self._lock = threading.Lock()
+        self.stopping = threading.Event()  # set when the server shuts down: long work (imports) ends early
 
     # -- lazily built dependencies ------------------------------------------------
     @property
@@ -362,7 +366,7 @@ class Service:
                         context=context,
                         emit_from=redo_from,
                     )
-                    vectors = embedder.embed([d.index_text for d in drafts])
+                    vectors = self._embed_unless_stopping(embedder, [d.index_text for d in drafts])
                     metrics.ingested_chunks.inc(len(drafts))
                     chunk_sql.lock_term_stats(conn, namespace)  # held to commit: the writes below are short
                     chunk_sql.delete_from(conn, cid, redo_from)
@@ -389,6 +393,18 @@ class Service:
             messages_total=summary["message_count"],
             chunks=n_chunks,
         )
+
+    def _embed_unless_stopping(self, embedder: Embedder, texts: list[str]) -> Any:
+        """Embeddings in slices, so a server told to stop is not held by a long conversation's
+        embedding (up to a minute); the transaction around it then rolls back."""
+        import numpy as np
+
+        parts = []
+        for start in range(0, len(texts), EMBED_SLICE):
+            if self.stopping.is_set():
+                raise Unavailable("the server is shutting down; the conversation in flight was not stored")
+            parts.append(embedder.embed(texts[start : start + EMBED_SLICE]))
+        return np.concatenate(parts) if len(parts) > 1 else parts[0] if parts else embedder.embed([])
 
     @staticmethod
     def _source(conn, cid: UUID) -> str | None:
@@ -655,14 +671,17 @@ class Service:
         format: str | None = None,
         keep_noise: bool = False,
         progress: Callable[[Any], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> ImportResult:
-        """Import exports (files, folders, zips) given as (name shown, path); per-file report."""
+        """Import exports (files, folders, zips) given as (name shown, path); per-file report.
+        Ends early (Unavailable) once `stop` is set or the service is stopping."""
         from pathlib import Path
 
         from mcp_rag.importers import run
 
         given = [run.Input(name, Path(path)) for name, path in inputs]
-        return run.import_inputs(self, given, namespace, format, keep_noise, progress)
+        stops = (self.stopping, stop) if stop else (self.stopping,)
+        return run.import_inputs(self, given, namespace, format, keep_noise, progress, stop=stops)
 
     def import_from_roots(
         self,
@@ -675,7 +694,15 @@ class Service:
         from mcp_rag.importers import roots, run
 
         real, allowed = roots.confine(path, self.settings.import_roots)
-        return run.import_inputs(self, [run.Input(path, real)], namespace, format, progress=progress, allowed=allowed)
+        return run.import_inputs(
+            self,
+            [run.Input(path, real)],
+            namespace,
+            format,
+            progress=progress,
+            allowed=allowed,
+            stop=(self.stopping,),
+        )
 
     def check_import_path(self, path: str) -> None:
         """Raise as import_from_roots would for a path outside the import roots, without importing."""
@@ -739,6 +766,7 @@ class Service:
         after = _decode_cursor(cursor) if cursor else None
         try:
             wanted = SearchFilters(source=source, author=author)
+            query = query and check_reference(query, "q")  # storable, in NFC as titles and ids are stored
         except ValueError as exc:
             raise Invalid(str(exc)) from None
         with self.transaction(read_only=True) as conn:
@@ -827,7 +855,7 @@ def _is_contention(exc: BaseException | None) -> bool:
 def _find(conn, namespace: str, reference: str) -> UUID | None:
     """A conversation by our uuid or the caller's id; a malformed reference is Invalid."""
     try:
-        check_reference(reference, "conversation id")
+        reference = check_reference(reference, "conversation id")
     except ValueError as exc:
         raise Invalid(str(exc)) from None
     return conv_sql.find_id(conn, namespace, reference)

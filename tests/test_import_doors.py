@@ -16,7 +16,7 @@ from pathlib import Path
 import anyio
 import pytest
 from mcp import Client
-from mcp_scenario import call_error
+from mcp_scenario import call, call_error
 
 from mcp_rag import auth
 from mcp_rag.mcp import build_server
@@ -93,7 +93,15 @@ def test_rest_import_takes_several_files_and_reports_each(client):
     ]
     assert body["files"][2]["errors"][0]["location"] == "notes.bin"
     assert (body["conversations"], body["messages_added"], body["errors"]) == (6, 11, 2)
-    assert set(body["files"][0]) == {"name", "format", "conversations", "messages_added", "skipped", "errors"}
+    assert set(body["files"][0]) == {
+        "name",
+        "format",
+        "conversations",
+        "messages_added",
+        "skipped",
+        "errors",
+        "error_count",
+    }
 
     again = client.post("/v1/import", files=files[:1]).json()
     assert again["files"][0]["skipped"] == 4 and again["messages_added"] == 0
@@ -184,3 +192,22 @@ def test_mcp_import_tools_are_not_listed_when_no_roots_are_configured(service):
         assert result.is_error
 
     mcp(service, step)
+
+
+def test_mcp_tool_caps_the_error_list_and_refuses_a_zip_past_the_bounds(service, rooted):
+    import json
+
+    svc, root, _ = rooted
+    (root / "bad.json").write_text(json.dumps([{"id": f"c{i}", "messages": []} for i in range(150)]))
+    with zipfile.ZipFile(root / "bomb.zip", "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("conversations.json", "[" + " " * (8 * 1024 * 1024) + "]")
+
+    async def step(client):
+        result = (await call(client, "import_conversations", path="bad.json"))["result"]
+        assert len(result["files"][0]["errors"]) == 100 and result["files"][0]["error_count"] == 150
+        assert result["errors"] == 150
+        message = await call_error(client, "import_conversations", path="bomb.zip")
+        assert "MCP_RAG_IMPORT_MAX_RATIO" in message
+
+    mcp(svc, step)
+    assert service.list_conversations().items == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -194,8 +195,9 @@ def list_page(
         clauses.append("participants && CAST(:authors AS text[])")
         params["authors"] = list(authors)
     if title_contains:
-        clauses.append("(title ILIKE :pattern OR external_id ILIKE :pattern)")
-        params["pattern"] = "%" + title_contains.replace("\\", "\\\\").replace("%", "\\%") + "%"
+        # The text is matched literally: LIKE's wildcards and its escape character are escaped.
+        clauses.append("(title ILIKE :pattern ESCAPE '\\' OR external_id ILIKE :pattern ESCAPE '\\')")
+        params["pattern"] = "%" + re.sub(r"([\\%_])", r"\\\1", title_contains) + "%"
     rows = conn.execute(
         text(
             f"SELECT {_SUMMARY_COLUMNS} FROM conversations WHERE {' AND '.join(clauses)} "

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
-from fastapi import APIRouter, Depends, File, Form, UploadFile
+import anyio
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from sse_starlette.sse import EventSourceResponse
+from starlette.concurrency import run_in_threadpool
 
 from mcp_rag import jobs
 from mcp_rag.api.deps import get_service, write_namespace
@@ -20,6 +24,7 @@ from mcp_rag.importers.report import ImportResult
 from mcp_rag.service import Service
 
 router = APIRouter(prefix="/v1", tags=["import"])
+DISCONNECT_POLL_S = 0.5
 
 
 @router.post(
@@ -27,7 +32,8 @@ router = APIRouter(prefix="/v1", tags=["import"])
     response_model=ImportResult,
     responses={200: {"content": {"text/event-stream": {}}, "description": "With stream=true: SSE events"}},
 )
-def import_files(
+async def import_files(
+    request: Request,
     files: list[UploadFile] = File(..., description="Exports: Slack zip, conversations.json, chats, JSON/JSONL"),
     format: str | None = Form(None, description="Force a format instead of detecting it (e.g. slack, chatgpt)"),
     stream: bool = Form(False, description="Reply as server-sent events: `progress` while it runs, then `done`"),
@@ -38,12 +44,18 @@ def import_files(
 
     With `stream=true` the reply is `text/event-stream`: `progress` events (conversations,
     messages, bytes, messages per second) about twice a second, then `done` (the result)
-    or `error` (a problem object)."""
+    or `error` (a problem object). A zip that would expand past the import bounds is refused
+    (413) before anything is stored; the import stops when the client disconnects."""
+    gone = threading.Event()  # the client disconnected: the import stops at its next read
     tmp = tempfile.mkdtemp(prefix="mcp-rag-import-")
     try:
-        inputs = _save(files, Path(tmp))
+        inputs = await run_in_threadpool(_save, files, Path(tmp))
         if not stream:
-            return service.import_files(inputs, namespace, format or None)
+            watcher = asyncio.ensure_future(_watch(request, gone))
+            try:
+                return await run_in_threadpool(service.import_files, inputs, namespace, format or None, stop=gone)
+            finally:
+                watcher.cancel()
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -53,11 +65,17 @@ def import_files(
 
     def work(report) -> ImportResult:
         try:
-            return service.import_files(inputs, namespace, format or None, progress=report)
+            return service.import_files(inputs, namespace, format or None, progress=report, stop=gone)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    return EventSourceResponse(_events(jobs.start(namespace, work)), ping=15)
+    return EventSourceResponse(_events(jobs.start(namespace, work), gone), ping=15)
+
+
+async def _watch(request: Request, gone: threading.Event) -> None:
+    while not await request.is_disconnected():
+        await anyio.sleep(DISCONNECT_POLL_S)
+    gone.set()
 
 
 def _save(files: list[UploadFile], folder: Path) -> list[tuple[str, Path]]:
@@ -71,8 +89,16 @@ def _save(files: list[UploadFile], folder: Path) -> list[tuple[str, Path]]:
     return inputs
 
 
-def _events(job: jobs.Job) -> Iterator[dict[str, str]]:
-    """The job's progress about twice a second, then its result or its error."""
+def _events(job: jobs.Job, gone: threading.Event) -> Iterator[dict[str, str]]:
+    """The job's progress about twice a second, then its result or its error; closed early
+    (the client left), it stops the import."""
+    try:
+        yield from _job_events(job)
+    finally:
+        gone.set()
+
+
+def _job_events(job: jobs.Job) -> Iterator[dict[str, str]]:
     while not job.wait(0.5):
         if job.progress is not None:
             yield {"event": "progress", "data": json.dumps(progress_of(job.progress))}
