@@ -7,8 +7,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type BrowserContext, type Page, chromium } from "playwright-core";
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+import { CHROMIUM_MISSING, findChromium } from "./chromium";
 const SCREENSHOTS = resolve(dirname(fileURLToPath(import.meta.url)), "../../docs/screenshots");
 
 export const LAPTOP = { width: 1280, height: 800 };
@@ -21,9 +20,11 @@ export interface Browser {
 }
 
 export async function openBrowser(baseURL: string): Promise<Browser> {
+  const executablePath = findChromium();
+  if (!executablePath) throw new Error(CHROMIUM_MISSING);
   const profile = await mkdtemp(join(tmpdir(), "mcp-rag-chromium-"));
   const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
+    executablePath,
     headless: true,
     baseURL,
     viewport: LAPTOP,
