@@ -18,11 +18,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mcp_rag import extractive, llm
 from mcp_rag.errors import McpRagError, Unavailable
-from mcp_rag.models import Answer, AskRequest, ChatTurn, Hit, SearchRequest
+from mcp_rag.models import Answer, AskRequest, ChatTurn, Citation, Hit, SearchRequest
 from mcp_rag.prompt import (
     NOT_FOUND,
     REWRITE_PROMPT,
@@ -34,7 +34,27 @@ from mcp_rag.prompt import (
 )
 
 if TYPE_CHECKING:
-    from mcp_rag.service import Service
+    from uuid import UUID
+
+    from mcp_rag.chunking import Turn
+    from mcp_rag.config import Settings
+    from mcp_rag.embed import Embedder
+    from mcp_rag.models import SearchResult
+
+
+class Retrieval(Protocol):
+    """What answering needs of the service (which provides it): settings, search, the turns behind hits."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def embedder(self) -> Embedder: ...
+
+    def search(self, req: SearchRequest, namespace: str = ...) -> SearchResult: ...
+
+    def turns_for(self, hits: list[Hit]) -> dict[tuple[UUID, str], Turn]: ...
+
 
 HISTORY_TURNS = 6
 _DEPENDENT = re.compile(
@@ -53,7 +73,7 @@ class Prepared:
     hits: list[Hit]
     sources: list[SourceTurn]
     provider: llm.Provider | None
-    service: Service
+    service: Retrieval
     error: str | None = None
 
     def extractive(self, error: str | None = None) -> Answer:
@@ -64,7 +84,7 @@ class Prepared:
         text, citations = resolve_citations(text, self.sources)
         return self._answer(text or NOT_FOUND, citations, self.provider, None)
 
-    def _answer(self, text: str, citations, provider: llm.Provider | None, error: str | None) -> Answer:
+    def _answer(self, text: str, citations: list[Citation], provider: llm.Provider | None, error: str | None) -> Answer:
         return Answer(
             answer=text,
             citations=citations,
@@ -77,7 +97,7 @@ class Prepared:
         )
 
 
-def prepare(service: Service, req: AskRequest, namespace: str) -> Prepared:
+def prepare(service: Retrieval, req: AskRequest, namespace: str) -> Prepared:
     """Rewrite and retrieve. Raises (NotFound, Invalid, Unavailable) before any answering starts."""
     provider, error = None, None
     try:
@@ -91,7 +111,7 @@ def prepare(service: Service, req: AskRequest, namespace: str) -> Prepared:
     return Prepared(question, req.question, hits, sources, provider, service, error)
 
 
-def ask(service: Service, req: AskRequest, namespace: str) -> Answer:
+def ask(service: Retrieval, req: AskRequest, namespace: str) -> Answer:
     p = prepare(service, req, namespace)
     if p.provider is None or not p.sources:
         return p.extractive()
@@ -102,7 +122,7 @@ def ask(service: Service, req: AskRequest, namespace: str) -> Answer:
     return p.generated(text)
 
 
-def stream(service: Service, req: AskRequest, namespace: str) -> Iterator[tuple[str, Any]]:
+def stream(service: Retrieval, req: AskRequest, namespace: str) -> Iterator[tuple[str, Any]]:
     """Retrieve now (errors raise here), then yield events lazily:
     ("sources", {...}), ("token", {"text"}) ..., then ("done", Answer) or ("error", McpRagError)."""
     p = prepare(service, req, namespace)

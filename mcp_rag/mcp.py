@@ -28,7 +28,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mcp_rag import __version__
+from mcp_rag import __version__, validation
 from mcp_rag.errors import McpRagError, NotFound
 from mcp_rag.importers.report import ImportResult
 from mcp_rag.models import (
@@ -89,11 +89,7 @@ def namespace_of(ctx: Context | None, scope: str = "read") -> str:
 
 
 def _explain(exc: ValidationError) -> str:
-    parts = []
-    for e in exc.errors()[:5]:
-        where = ".".join(str(p) for p in e["loc"])
-        parts.append(f"{where}: {e['msg']}" if where else e["msg"])
-    return "; ".join(parts)
+    return validation.describe(exc, limit=5)
 
 
 def _door(fn: F) -> F:

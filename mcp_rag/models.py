@@ -17,6 +17,7 @@ MAX_MESSAGE_CHARS = 200_000
 MAX_MESSAGES_PER_REQUEST = 20_000
 MAX_ID_CHARS = 512
 MAX_PAGE = 1000  # messages or conversations in one page (here so doors can state it without the service)
+DEFAULT_NAMESPACE = "default"  # where everything goes unless a token or a flag names another
 
 
 def check_reference(value: str, what: str = "id") -> str:

@@ -18,14 +18,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import OperationalError
 
 from mcp_rag import chunking, metrics
 from mcp_rag.chunking import Turn
@@ -33,6 +32,7 @@ from mcp_rag.config import Settings
 from mcp_rag.embed import Embedder, QueryCache, get_embedder, get_query_embedder
 from mcp_rag.errors import Conflict, Invalid, NotFound, Unavailable
 from mcp_rag.models import (
+    DEFAULT_NAMESPACE,
     MAX_PAGE,
     Answer,
     AskRequest,
@@ -62,7 +62,6 @@ if TYPE_CHECKING:  # imported lazily at run time: the importers and sync are not
 
 log = logging.getLogger(__name__)
 
-DEFAULT_NAMESPACE = "default"
 # A size as PostgreSQL reads it in a setting: 512MB, 2GB (`compact`).
 _MEMORY = re.compile(r"[1-9][0-9]*(kB|MB|GB|TB)")
 
@@ -147,29 +146,24 @@ class Service:
         """A connection in a transaction; database failures anywhere inside become core
         errors (a dead database is Unavailable, never a 500), for every door alike.
         `read_only` routes to the read engine (DATABASE_READ_URL when set)."""
-        try:
-            with (self.read_engine if read_only else self.engine).begin() as conn:
-                yield conn
-        except DBAPIError as exc:
-            mapped = self._db_error(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc
+        with db.mapped_errors(self._revive), (self.read_engine if read_only else self.engine).begin() as conn:
+            yield conn
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:
         """Like `transaction`, without one (reads that need no atomicity)."""
-        try:
-            with self.engine.connect() as conn:
-                yield conn
-        except DBAPIError as exc:
-            mapped = self._db_error(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc
+        with db.mapped_errors(self._revive), self.engine.connect() as conn:
+            yield conn
 
-    def _begin(self):
+    def _begin(self) -> AbstractContextManager[Connection]:
         return self.transaction()
+
+    def _revive(self) -> None:
+        """A killed embedded server comes back (an external DATABASE_URL is not ours to restart)."""
+        if not self.settings.database_url:
+            from mcp_rag.store import embedded
+
+            embedded.revive(self.settings.pgdata)
 
     # -- ingest -----------------------------------------------------------------------
     def ingest(self, conv: ConversationIn, namespace: str = DEFAULT_NAMESPACE) -> IngestResult:
@@ -217,7 +211,7 @@ class Service:
                 except Conflict as exc:
                     # Concurrent ingests update shared BM25 term counts and may deadlock;
                     # PostgreSQL aborts one, which is rolled back whole and simply rerun.
-                    if not _is_contention(exc.__cause__) or attempt == WRITE_ATTEMPTS - 1:
+                    if not db.is_contention(exc.__cause__) or attempt == WRITE_ATTEMPTS - 1:
                         raise
                     time.sleep(0.02 * (attempt + 1))
         metrics.ingested_conversations.inc()
@@ -235,58 +229,52 @@ class Service:
     ) -> IngestResult:
         embedder = self.embedder
         self._ensure_model()
-        try:
-            with self._begin() as conn:
-                conv_sql.lock_conversation(conn, namespace, external_id)
-                cid = conv_sql.find_id(conn, namespace, external_id)
-                created = cid is None
-                if created:
-                    if not create:
-                        raise NotFound(f"conversation {external_id!r} not found")
-                    cid = conv_sql.insert_conversation(conn, namespace, external_id, values)
-                    known, seq = set(), 0
-                else:
-                    known, seq = (
-                        conv_sql.existing_message_ids(conn, cid),
-                        conv_sql.last_seq(conn, cid),
-                    )
+        with self._begin() as conn:
+            conv_sql.lock_conversation(conn, namespace, external_id)
+            found = conv_sql.find_id(conn, namespace, external_id)
+            created = found is None
+            known: set[str]
+            if found is None:
+                if not create:
+                    raise NotFound(f"conversation {external_id!r} not found")
+                cid = conv_sql.insert_conversation(conn, namespace, external_id, values)
+                known, seq = set(), 0
+            else:
+                cid = found
+                known, seq = (
+                    conv_sql.existing_message_ids(conn, cid),
+                    conv_sql.last_seq(conn, cid),
+                )
 
-                new_turns, new_meta = self._new_turns(messages, known, seq, positional=positional)
-                if new_turns:
-                    conv_sql.insert_messages(conn, cid, new_turns, new_meta)
-                    context = self.settings.chunk_context
-                    redo_from = chunk_sql.redo_start(conn, cid, context)
-                    turns = conv_sql.turns_from(conn, cid, max(1, redo_from - context))
-                    drafts = chunking.chunk_turns(
-                        turns,
-                        self.settings.chunk_max_words,
-                        self.settings.chunk_max_messages,
-                        context=context,
-                        emit_from=redo_from,
-                    )
-                    vectors = embedder.embed([d.index_text for d in drafts])
-                    metrics.ingested_chunks.inc(len(drafts))
-                    chunk_sql.lock_term_stats(conn, namespace)  # held to commit: the writes below are short
-                    chunk_sql.delete_from(conn, cid, redo_from)
-                    chunk_sql.insert(
-                        conn,
-                        cid,
-                        namespace,
-                        values.get("source") or self._source(conn, cid),
-                        drafts,
-                        vectors,
-                    )
-                if new_turns or (not created and create):
-                    conv_sql.refresh_summary(conn, cid, values)
-                summary = conv_sql.summary(conn, cid)
-                n_chunks = conn.execute(
-                    text("SELECT count(*) FROM chunks WHERE conversation_id = :id"), {"id": cid}
-                ).scalar_one()
-        except DBAPIError as exc:
-            mapped = self._db_error(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc
+            new_turns, new_meta = self._new_turns(messages, known, seq, positional=positional)
+            if new_turns:
+                conv_sql.insert_messages(conn, cid, new_turns, new_meta)
+                context = self.settings.chunk_context
+                redo_from = chunk_sql.redo_start(conn, cid, context)
+                turns = conv_sql.turns_from(conn, cid, max(1, redo_from - context))
+                drafts = chunking.chunk_turns(
+                    turns,
+                    self.settings.chunk_max_words,
+                    self.settings.chunk_max_messages,
+                    context=context,
+                    emit_from=redo_from,
+                )
+                vectors = embedder.embed([d.index_text for d in drafts])
+                metrics.ingested_chunks.inc(len(drafts))
+                chunk_sql.lock_term_stats(conn, namespace)  # held to commit: the writes below are short
+                chunk_sql.delete_from(conn, cid, redo_from)
+                chunk_sql.insert(
+                    conn,
+                    cid,
+                    namespace,
+                    values.get("source") or self._source(conn, cid),
+                    drafts,
+                    vectors,
+                )
+            if new_turns or (not created and create):
+                conv_sql.refresh_summary(conn, cid, values)
+            summary = conv_sql.summary(conn, cid)
+            n_chunks = chunk_sql.count(conn, cid)
         return IngestResult(
             id=cid,
             external_id=external_id,
@@ -297,7 +285,7 @@ class Service:
         )
 
     @staticmethod
-    def _source(conn, cid: UUID) -> str | None:
+    def _source(conn: Connection, cid: UUID) -> str | None:
         return conv_sql.summary(conn, cid)["source"]
 
     @staticmethod
@@ -318,22 +306,6 @@ class Service:
             meta.append(m.metadata)
         return turns, meta
 
-    def _db_error(self, exc: DBAPIError) -> Exception:
-        if _is_contention(exc):  # checked first: SQLAlchemy files these under OperationalError
-            return Conflict("concurrent writes collided; retry the request")
-        if isinstance(exc, (OperationalError, InterfaceError)) or exc.connection_invalidated:
-            if not self.settings.database_url:
-                from mcp_rag.store import embedded
-
-                embedded.revive(self.settings.pgdata)  # a killed embedded server comes back
-            return Unavailable("database unreachable")
-        sqlstate = getattr(exc.orig, "sqlstate", "") or ""
-        if sqlstate.startswith("22"):  # data exception: bad value for the column
-            return Invalid(f"value not storable: {str(exc.orig).splitlines()[0]}")
-        if sqlstate.startswith("23"):
-            return Conflict("conflicting write; retry the request")
-        return exc
-
     # -- embedding model ----------------------------------------------------------
     _model_checked = False
 
@@ -343,7 +315,7 @@ class Service:
             return
         embedder = self.embedder
         with self._begin() as conn:
-            conn.execute(text("SELECT pg_advisory_xact_lock(7428001)"))
+            chunk_sql.lock_model_registration(conn)
             current = chunk_sql.registered_model(conn)
             if current is None:
                 chunk_sql.register_model(conn, embedder.name, embedder.dimension)
@@ -359,7 +331,7 @@ class Service:
         """Re-embed every chunk with the configured model and rebuild the vector index."""
         embedder = self.embedder
         with self._begin() as conn:
-            total = conn.execute(text("SELECT count(*) FROM chunks")).scalar_one()
+            total = chunk_sql.count(conn)
             chunk_sql.drop_vector_indexes(conn)
             chunk_sql.register_model(conn, embedder.name, embedder.dimension)
         done, after = 0, 0
@@ -502,7 +474,7 @@ class Service:
         from mcp_rag.importers import run
 
         given = [run.Input(name, Path(path)) for name, path in inputs]
-        return run.import_inputs(self, given, namespace, format, keep_noise, progress)
+        return run.import_inputs(self.ingest, given, namespace, format, keep_noise, progress)
 
     def import_from_roots(
         self, path: str, namespace: str = DEFAULT_NAMESPACE, format: str | None = None
@@ -511,7 +483,7 @@ class Service:
         from mcp_rag.importers import roots, run
 
         real, allowed = roots.confine(path, self.settings.import_roots)
-        return run.import_inputs(self, [run.Input(path, real)], namespace, format, allowed=allowed)
+        return run.import_inputs(self.ingest, [run.Input(path, real)], namespace, format, allowed=allowed)
 
     def sync_slack(
         self, channels: list[str], namespace: str = DEFAULT_NAMESPACE, keep_noise: bool = False
@@ -519,7 +491,7 @@ class Service:
         """Fetch new Slack messages of these channels (Web API) and store them; resumes from the stored cursor."""
         from mcp_rag.sync import slack
 
-        return slack.sync(self, channels, namespace, keep_noise)
+        return slack.sync(self, self.ingest, self.settings, channels, namespace, keep_noise)
 
     # -- read and delete ---------------------------------------------------------
     def get_conversation(
@@ -612,18 +584,13 @@ class Service:
     def ready(self) -> None:
         """Raise Unavailable unless the database answers."""
         with self.connection() as conn:
-            conn.execute(text("SELECT 1"))
+            db.ping(conn)
 
 
 WRITE_ATTEMPTS = 5
-_CONTENTION = ("40P01", "40001")  # deadlock detected, serialization failure
 
 
-def _is_contention(exc: BaseException | None) -> bool:
-    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in _CONTENTION
-
-
-def _find(conn, namespace: str, reference: str) -> UUID | None:
+def _find(conn: Connection, namespace: str, reference: str) -> UUID | None:
     """A conversation by our uuid or the caller's id; a malformed reference is Invalid."""
     try:
         check_reference(reference, "conversation id")

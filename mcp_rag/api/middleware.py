@@ -20,6 +20,7 @@ from opentelemetry import trace
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_rag import auth, metrics
+from mcp_rag.api.problems import status_of
 from mcp_rag.errors import McpRagError, Unauthorized
 from mcp_rag.logs import request_context
 from mcp_rag.service import Service
@@ -228,10 +229,11 @@ class Authenticate:
         try:
             principal = await self._principal(scope)
         except McpRagError as exc:
-            headers = [(b"www-authenticate", b"Bearer")] if exc.status == 401 else []
-            if exc.status == 503:
+            status = status_of(exc)
+            headers = [(b"www-authenticate", b"Bearer")] if status == 401 else []
+            if status == 503:
                 headers.append((b"retry-after", b"5"))
-            return await send_problem(send, exc.status, exc.title, str(exc), headers)
+            return await send_problem(send, status, exc.title, str(exc), headers)
         if self.bucket is not None:
             client = (scope.get("client") or ("local", 0))[0]
             wait = self.bucket.take(str(principal.token_id or client))

@@ -18,12 +18,15 @@ import io
 import json
 import re
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import ijson
 
 from mcp_rag.errors import Invalid
 from mcp_rag.importers.base import Entry
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
 
 Record = tuple[str, Any]  # (location, value or an Invalid saying why it could not be read)
 MAX_DEPTH = 256
@@ -84,10 +87,11 @@ class _Guarded(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:
-        data = self.raw.read(len(buffer))
+    def readinto(self, buffer: Buffer) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self.raw.read(len(view))
         self.nesting.feed(data)
-        buffer[: len(data)] = data
+        view[: len(data)] = data
         return len(data)
 
 

@@ -30,7 +30,9 @@ from mcp_rag.importers.detect import READABLE_SUFFIXES, detect, unknown_reason
 from mcp_rag.importers.report import FileImport, ImportResult, RecordError
 
 if TYPE_CHECKING:
-    from mcp_rag.service import Service
+    from mcp_rag.models import ConversationIn, IngestResult
+
+Ingest = Callable[["ConversationIn", str], "IngestResult"]  # stores one conversation in a namespace (the service's)
 
 # What a broken file can raise while being read; anything else is a bug and should surface.
 READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, ijson.JSONError, UnicodeError)
@@ -55,7 +57,7 @@ class Progress:
 
 
 def import_inputs(
-    service: Service,
+    ingest: Ingest,
     inputs: Sequence[Input],
     namespace: str,
     format: str | None = None,
@@ -70,7 +72,7 @@ def import_inputs(
     files = []
     for given in inputs:
         report = FileImport(name=given.name, format="unknown")
-        runner = Recorder(service, namespace, report, meter, state, progress)
+        runner = Recorder(ingest, namespace, report, meter, state, progress)
         runner.consume(_items(given, format, keep_noise, meter, allowed, report))
         files.append(report)
     return ImportResult(
@@ -155,8 +157,8 @@ def _tree(tree: Tree, format: str | None, keep_noise: bool, report: FileImport, 
     if tree.unreadable and not tree.entries:
         yield Problem(tree.name, next(iter(tree.unreadable.values())))  # one reason for the whole zip
         return
-    for rel, reason in tree.unreadable.items():
-        yield Problem(f"{tree.name}:{rel}", reason)
+    for rel, why in tree.unreadable.items():
+        yield Problem(f"{tree.name}:{rel}", why)
     if format == slack.NAME:
         _found(report, slack.NAME)
         yield from _guarded(tree.name, slack.read_export(tree, keep_noise))
@@ -179,6 +181,8 @@ def _tree(tree: Tree, format: str | None, keep_noise: bool, report: FileImport, 
             continue
         if not entry.basename.lower().endswith(READABLE_SUFFIXES):
             continue
+        name: str | None
+        reason: str | None
         try:
             name = format or detect(entry)
             reason = unknown_reason(entry) if name is None else None
@@ -228,8 +232,16 @@ def _unknown_format() -> str:
 class Recorder:
     """Stores items one by one and keeps their tally in a FileImport (also used by the live sync)."""
 
-    def __init__(self, service, namespace, report: FileImport, meter: Meter, state: Progress, progress):
-        self.service, self.namespace, self.report = service, namespace, report
+    def __init__(
+        self,
+        ingest: Ingest,
+        namespace: str,
+        report: FileImport,
+        meter: Meter,
+        state: Progress,
+        progress: Callable[[Progress], None] | None,
+    ):
+        self.ingest, self.namespace, self.report = ingest, namespace, report
         self.meter, self.state, self.progress = meter, state, progress
         self.touched: set[str] = set()
         self.unchanged: set[str] = set()
@@ -248,7 +260,7 @@ class Recorder:
             self._error(item.location, item.message)
             return
         try:
-            result = self.service.ingest(item.conversation, self.namespace)
+            result = self.ingest(item.conversation, self.namespace)
         except Unavailable:
             raise
         except McpRagError as exc:

