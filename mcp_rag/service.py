@@ -50,6 +50,7 @@ from mcp_rag.models import (
     check_reference,
 )
 from mcp_rag.search import fusion
+from mcp_rag.search.fusion import Candidate
 from mcp_rag.store import chunks as chunk_sql
 from mcp_rag.store import conversations as conv_sql
 from mcp_rag.store import db
@@ -417,7 +418,7 @@ class Service:
             query=req.query,
             # A Hit ignores the rows' other columns (id, rank, seqs). A chunk deleted since
             # the arms read it (each statement sees the latest commits) is left out.
-            hits=[Hit(**r, **shown[r["id"]]) for r in top if r["id"] in shown],
+            hits=[Hit.model_validate({**r, **shown[r["id"]]}) for r in top if r["id"] in shown],
             took_ms=round((time.perf_counter() - started) * 1000, 2),
         )
 
@@ -427,7 +428,7 @@ class Service:
         namespace: str,
         filters: SearchFilters,
         scope: Future[tuple[Connection, UUID | None, bool]],
-    ) -> list[dict]:
+    ) -> list[Candidate]:
         """The vector arm of `_search`, on a worker thread: the query's vector, then the rows."""
         vector = self.query_cache.embed(self.query_embedder, req.query)
         conn, cid, exact = scope.result()

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from mcp_rag.chunking import ChunkDraft
 from mcp_rag.models import SearchFilters
 from mcp_rag.search import bm25, fusion, terms
+from mcp_rag.search.fusion import Candidate
 
 if TYPE_CHECKING:
     import psycopg
@@ -292,17 +293,17 @@ def _cursor(conn: Connection, sql: str) -> Iterator[Any]:
 _CANDIDATE = "arm.rank, c.id, c.conversation_id, c.first_seq, c.last_seq, c.authors"
 
 
-def _candidates(conn: Connection, ranked_ids: str, params: dict) -> list[dict]:
+def _candidates(conn: Connection, ranked_ids: str, params: dict[str, Any]) -> list[Candidate]:
     """The rows of an arm's ranked ids (a subquery selecting `id`, `rank`), best first."""
     keys, rows = _fetch(
         conn,
         f"SELECT {_CANDIDATE} FROM ({ranked_ids}) arm JOIN chunks c ON c.id = arm.id ORDER BY arm.rank",
         params,
     )
-    return [dict(zip(keys, row, strict=True)) for row in rows]
+    return [cast(Candidate, dict(zip(keys, row, strict=True))) for row in rows]
 
 
-def shown(conn: Connection, ids: Sequence[int]) -> dict[int, dict]:
+def shown(conn: Connection, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     """What a hit shows of the chunks `ids` (the fused top k), by chunk id.
 
     Reading these wide columns (text, message ids, the conversation's title)
@@ -336,7 +337,7 @@ def lexical_arm(
     conversation_id: UUID | None,
     top_k: int,
     candidate_budget: int,
-) -> list[dict]:
+) -> list[Candidate]:
     """The BM25 arm: the best-scoring chunks' rows, best first (`rank` 1, 2, ...).
 
     It scores the chunks that share a term with the query, found through the
@@ -440,7 +441,7 @@ def vector_arm(
     conversation_id: UUID | None,
     top_k: int,
     exact: bool = False,
-) -> list[dict]:
+) -> list[Candidate]:
     """The vector arm (HNSW, cosine): the nearest chunks' rows, best first (`rank` 1, 2, ...).
 
     Filters sit inside its WHERE clause; with pgvector's iterative index scans
