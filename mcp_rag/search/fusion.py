@@ -16,11 +16,11 @@ paraphrases BM25 cannot see.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import TypedDict
-from uuid import UUID
 
-from mcp_rag.search import terms
+from mcp_rag.search import terms, windows
+from mcp_rag.search.candidates import Candidate, Scored
 
 ARM_DEPTH = 60
 RRF_K = 5.0
@@ -32,29 +32,13 @@ NEIGHBOUR_WEIGHT = 0.2  # a candidate gains this share of its best adjacent cand
 AUTHOR_BOOST = 1.5  # a candidate written by someone the query names scores this many times more
 
 
-class Candidate(TypedDict):
-    """A chunk an arm found: its rank in that arm (1 = best) and what fusion and rerank read."""
-
-    rank: int
-    id: int
-    conversation_id: UUID
-    first_seq: int
-    last_seq: int
-    authors: list[str] | None
-
-
-class Scored(Candidate):
-    """A candidate of the fused pool, with its fused (then reranked) score."""
-
-    score: float
-
-
-def fuse(vector: list[Candidate], lexical: list[Candidate]) -> list[Scored]:
+def fuse(vector: list[Candidate], lexical: list[Candidate], window: Sequence[Candidate] = ()) -> list[Scored]:
     """The fused pool: each arm's rows (best first, each with its `id` and `rank`)
     merged by chunk id, scored by reciprocal rank fusion, best first (ties by
-    conversation and position), as new rows with a `score`."""
+    conversation and position), as new rows with a `score`. `window` is the
+    window arm's turns (mcp_rag/search/windows.py)."""
     pool: dict[int, Scored] = {}
-    for weight, arm in ((VECTOR_WEIGHT, vector), (LEXICAL_WEIGHT, lexical)):
+    for weight, arm in ((VECTOR_WEIGHT, vector), (LEXICAL_WEIGHT, lexical), (windows.WINDOW_WEIGHT, window)):
         for row in arm:
             entry = pool.get(row["id"])
             if entry is None:

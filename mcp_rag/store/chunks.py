@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 from mcp_rag.chunking import ChunkDraft
 from mcp_rag.models import SearchFilters
 from mcp_rag.search import bm25, fusion, terms
-from mcp_rag.search.fusion import Candidate
+from mcp_rag.search.candidates import Candidate
 
 if TYPE_CHECKING:
     import psycopg
