@@ -34,9 +34,7 @@ run: install ui
 
 test: install test-backend test-frontend
 
-test-backend: install
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+test-backend: lint
 	$(BIN)/pytest --cov=mcp_rag --cov-report=term --cov-fail-under=80
 
 test-frontend:
@@ -44,9 +42,12 @@ test-frontend:
 		cd frontend && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npm test; \
 	fi
 
+# Style, types (mypy, settings in pyproject.toml) and the one-way import contract (import-linter).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff format .

@@ -1,5 +1,5 @@
 """Search throughput at 100k chunks: requests/s at p95 <= 100 ms, against the
-query-embedding ceiling (issue #11).
+query-embedding ceiling.
 
 A closed loop of 16 clients (each sends its next request when the last one
 returns) measures how fast the server drains a queue, not the rate it can serve

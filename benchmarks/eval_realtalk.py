@@ -299,7 +299,7 @@ def main() -> None:
 
 
 def plot(result: dict, path: Path) -> bool:
-    """Bars per category: product vs the BM25 baseline at both budgets, with issue 7's targets."""
+    """Bars per category: product vs the BM25 baseline at both budgets, with the targets."""
     try:
         import matplotlib
 

@@ -6,7 +6,7 @@ count, errors, p50 and p95 latency, plus the server's RSS at the start and end
 of the run (sampled every 10 s, to show whether memory stays flat).
 
     python benchmarks/load_test.py --minutes 10            # make load
-    python benchmarks/load_test.py --minutes 2 --clients 4 --out results/load.json
+    python benchmarks/load_test.py --minutes 2 --clients 4 --out benchmarks/results/load_test.json
 """
 
 from __future__ import annotations

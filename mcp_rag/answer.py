@@ -30,11 +30,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mcp_rag import extractive, llm
 from mcp_rag.errors import McpRagError, Unavailable
-from mcp_rag.models import Answer, AskRequest, ChatTurn, Hit, SearchRequest
+from mcp_rag.models import Answer, AskRequest, ChatTurn, Citation, Hit, SearchRequest
 from mcp_rag.prompt import (
     NOT_FOUND,
     REWRITE_PROMPT,
@@ -46,7 +46,27 @@ from mcp_rag.prompt import (
 )
 
 if TYPE_CHECKING:
-    from mcp_rag.service import Service
+    from uuid import UUID
+
+    from mcp_rag.chunking import Turn
+    from mcp_rag.config import Settings
+    from mcp_rag.embed import Embedder
+    from mcp_rag.models import SearchResult
+
+
+class Retrieval(Protocol):
+    """What answering needs of the service (which provides it): settings, search, the turns behind hits."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def embedder(self) -> Embedder: ...
+
+    def search(self, req: SearchRequest, namespace: str = ...) -> SearchResult: ...
+
+    def turns_for(self, hits: list[Hit]) -> dict[tuple[UUID, str], Turn]: ...
+
 
 HISTORY_TURNS = 6
 REWRITE_MAX_TOKENS = 96  # a standalone question; a longer reply is not one
@@ -70,7 +90,7 @@ class Prepared:
     hits: list[Hit]
     sources: list[SourceTurn]
     provider: llm.Provider | None
-    service: Service
+    service: Retrieval
     error: str | None = None
 
     @property
@@ -95,7 +115,9 @@ class Prepared:
     def not_found(self, provider: llm.Provider | None, error: str | None) -> Answer:
         return self._answer(NOT_FOUND, False, [], provider, error)
 
-    def _answer(self, text: str, found: bool, citations, provider: llm.Provider | None, error: str | None) -> Answer:
+    def _answer(
+        self, text: str, found: bool, citations: list[Citation], provider: llm.Provider | None, error: str | None
+    ) -> Answer:
         return Answer(
             answer=text,
             found=found,
@@ -115,7 +137,7 @@ def says_not_found(text: str) -> bool:
     return text.strip().strip("\"'“”*_ ").lower().startswith(core)
 
 
-def make_provider(service: Service) -> tuple[llm.Provider | None, str | None]:
+def make_provider(service: Retrieval) -> tuple[llm.Provider | None, str | None]:
     """The configured provider, or None with the reason it cannot be used (answers then run offline)."""
     try:
         return llm.make_provider(service.settings), None
@@ -123,14 +145,14 @@ def make_provider(service: Service) -> tuple[llm.Provider | None, str | None]:
         return None, str(exc)
 
 
-def retrieve(service: Service, req: AskRequest, namespace: str, question: str) -> tuple[list[Hit], list[SourceTurn]]:
+def retrieve(service: Retrieval, req: AskRequest, namespace: str, question: str) -> tuple[list[Hit], list[SourceTurn]]:
     """Search for `question` with the request's filters; number the hits' turns. Raises NotFound, Invalid."""
     search = SearchRequest(query=question[:4000], top_k=req.top_k, **req.filters().model_dump())
     hits = service.search(search, namespace).hits
     return hits, number_turns(hits, service.turns_for(hits), service.settings.answer_context_tokens)
 
 
-def prepare(service: Service, req: AskRequest, namespace: str, rewrite: bool = True) -> Prepared:
+def prepare(service: Retrieval, req: AskRequest, namespace: str, rewrite: bool = True) -> Prepared:
     """Rewrite (by the model only when `rewrite`) and retrieve. Raises (NotFound, Invalid,
     Unavailable) before any answering starts."""
     provider, error = make_provider(service)
@@ -139,7 +161,7 @@ def prepare(service: Service, req: AskRequest, namespace: str, rewrite: bool = T
     return Prepared(question, req.question, hits, sources, provider, service, error)
 
 
-def ask(service: Service, req: AskRequest, namespace: str) -> Answer:
+def ask(service: Retrieval, req: AskRequest, namespace: str) -> Answer:
     p = prepare(service, req, namespace)
     if p.provider is None:
         return p.extractive()
@@ -152,7 +174,7 @@ def ask(service: Service, req: AskRequest, namespace: str) -> Answer:
     return p.generated(text)
 
 
-def stream(service: Service, req: AskRequest, namespace: str) -> Iterator[tuple[str, Any]]:
+def stream(service: Retrieval, req: AskRequest, namespace: str) -> Iterator[tuple[str, Any]]:
     """Retrieve now with the offline rewrite (errors raise here), then yield events lazily:
     ("sources", {...}) (again if a model's rewrite finds other hits), ("token", {"text"}) ...,
     then ("done", Answer) or ("error", McpRagError)."""

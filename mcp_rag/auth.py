@@ -17,7 +17,7 @@ import hmac
 import re
 import secrets
 import time
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -25,8 +25,9 @@ from uuid import UUID
 from pydantic import BaseModel
 
 from mcp_rag.errors import Forbidden, Invalid, NotFound, Unauthorized
-from mcp_rag.service import DEFAULT_NAMESPACE, Service
+from mcp_rag.models import DEFAULT_NAMESPACE
 from mcp_rag.store import tokens as token_sql
+from mcp_rag.store.db import Database
 
 SCOPES = ("read", "write", "admin")
 TOKEN_PREFIX = "mrag_"
@@ -54,11 +55,11 @@ def current() -> Principal:
     return _current.get()
 
 
-def set_current(principal: Principal):
+def set_current(principal: Principal) -> Token[Principal]:
     return _current.set(principal)
 
 
-def reset_current(token) -> None:
+def reset_current(token: Token[Principal]) -> None:
     _current.reset(token)
 
 
@@ -96,30 +97,30 @@ def check_namespace(namespace: str) -> str:
 
 
 def create_token(
-    service: Service, namespace: str, scopes: str | list[str], name: str = "", actor: str = "local"
+    database: Database, namespace: str, scopes: str | list[str], name: str = "", actor: str = "local"
 ) -> NewToken:
     """Create a token; the returned secret is shown once and never stored."""
     check_namespace(namespace)
     chosen = parse_scopes(scopes)
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    with service.transaction() as conn:
+    with database.transaction() as conn:
         row = token_sql.insert(conn, name[:200], namespace, chosen, _hash(secret), secret[:12])
         token_sql.audit(conn, actor, namespace, "token.create", str(row["id"]), {"scopes": chosen, "name": name})
     _known_tokens.invalidate()
     return NewToken(**row, token=secret)
 
 
-def list_tokens(service: Service, namespace: str | None = None) -> list[TokenInfo]:
-    with service.connection() as conn:
+def list_tokens(database: Database, namespace: str | None = None) -> list[TokenInfo]:
+    with database.connection() as conn:
         return [TokenInfo(**r) for r in token_sql.listing(conn, namespace)]
 
 
-def revoke_token(service: Service, token_id: str, namespace: str | None = None, actor: str = "local") -> TokenInfo:
+def revoke_token(database: Database, token_id: str, namespace: str | None = None, actor: str = "local") -> TokenInfo:
     try:
         tid = UUID(token_id)
     except ValueError:
         raise NotFound(f"token {token_id!r} not found") from None
-    with service.transaction() as conn:
+    with database.transaction() as conn:
         row = token_sql.revoke(conn, tid, namespace)
         if row is None:
             raise NotFound(f"token {token_id!r} not found")
@@ -128,10 +129,10 @@ def revoke_token(service: Service, token_id: str, namespace: str | None = None, 
     return TokenInfo(**row)
 
 
-def authenticate(service: Service, secret: str) -> Principal:
+def authenticate(database: Database, secret: str) -> Principal:
     """The principal of a bearer token; Unauthorized for unknown or revoked ones."""
     digest = _hash(secret)
-    with service.transaction() as conn:
+    with database.transaction() as conn:
         row = token_sql.by_hash(conn, digest)
         if row is None or not hmac.compare_digest(row["token_hash"], digest):
             raise Unauthorized("invalid API token")
@@ -157,12 +158,13 @@ class _TokenPresence:
             return None
         return self._value
 
-    def get(self, service: Service) -> bool:
-        if self.fresh() is None:
-            with service.connection() as conn:
-                self._value = token_sql.active_count(conn) > 0
+    def get(self, database: Database) -> bool:
+        value = self.fresh()
+        if value is None:
+            with database.connection() as conn:
+                value = self._value = token_sql.active_count(conn) > 0
             self._at = time.monotonic()
-        return self._value
+        return value
 
     def invalidate(self) -> None:
         self._value = None
@@ -171,8 +173,8 @@ class _TokenPresence:
 _known_tokens = _TokenPresence()
 
 
-def tokens_exist(service: Service) -> bool:
-    return _known_tokens.get(service)
+def tokens_exist(database: Database) -> bool:
+    return _known_tokens.get(database)
 
 
 def tokens_exist_cached() -> bool | None:
@@ -180,6 +182,6 @@ def tokens_exist_cached() -> bool | None:
     return _known_tokens.fresh()
 
 
-def audit_log(service: Service, namespace: str, limit: int = 100) -> list[dict]:
-    with service.connection() as conn:
+def audit_log(database: Database, namespace: str, limit: int = 100) -> list[dict]:
+    with database.connection() as conn:
         return token_sql.audit_entries(conn, namespace, limit)

@@ -18,15 +18,24 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from mcp_rag.config import Settings
 from mcp_rag.errors import Conflict, Invalid, Unavailable
-from mcp_rag.service import Service
-from mcp_rag.store import db
+from mcp_rag.store import db, maintenance
 
 TIMEOUT = 3600  # seconds; a dump of months of conversations still ends
+
+
+class Target(db.Database, Protocol):
+    """The database to back up or restore (the service provides it)."""
+
+    settings: Settings
+
+    def close(self) -> None:
+        """Drop pooled connections (they may hold plans for tables a restore dropped)."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +62,7 @@ def pg_bin() -> Path:
     return Path(found).parent
 
 
-def _libpq(service: Service) -> tuple[str, dict[str, str]]:
+def _libpq(service: Target) -> tuple[str, dict[str, str]]:
     """A libpq URL for the tools, with the password moved into the environment (not argv)."""
     url = make_url(db.database_url(service.settings)).set(drivername="postgresql")
     env = {**os.environ}
@@ -74,11 +83,9 @@ def _run(args: list[str], env: dict[str, str], what: str) -> str:
     return done.stdout
 
 
-def _conversations(service: Service) -> int:
+def _conversations(service: Target) -> int:
     with service.connection() as conn:
-        if not conn.execute(text("SELECT to_regclass('conversations') IS NOT NULL")).scalar():
-            return 0
-        return conn.execute(text("SELECT count(*) FROM conversations")).scalar_one()
+        return maintenance.conversation_count(conn)
 
 
 def _check_archive(path: Path, env: dict[str, str]) -> None:
@@ -90,7 +97,7 @@ def _check_archive(path: Path, env: dict[str, str]) -> None:
         raise Invalid(f"{path} is not a pg_dump custom-format archive (made by `mcp-rag backup`)") from None
 
 
-def backup(service: Service, path: Path, force: bool = False) -> BackupInfo:
+def backup(service: Target, path: Path, force: bool = False) -> BackupInfo:
     """Dump the database to `path`; an existing file is kept unless `force`."""
     path = path.expanduser()
     if path.is_dir():
@@ -112,16 +119,7 @@ def backup(service: Service, path: Path, force: bool = False) -> BackupInfo:
     return BackupInfo(path, path.stat().st_size, conversations)
 
 
-# Other processes (running servers) hold pooled connections whose prepared statements
-# name the old tables' and types' oids; they reconnect (pool_pre_ping) after this.
-_DISCONNECT_OTHERS = """DO $$ DECLARE p int; BEGIN
-  FOR p IN SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() LOOP
-    BEGIN PERFORM pg_terminate_backend(p); EXCEPTION WHEN OTHERS THEN NULL; END;
-  END LOOP;
-END $$"""
-
-
-def restore(service: Service, path: Path, force: bool = False) -> BackupInfo:
+def restore(service: Target, path: Path, force: bool = False) -> BackupInfo:
     """Replace the database with the archive at `path`. A database that holds
     conversations is only replaced with `force`."""
     path = path.expanduser()
@@ -133,35 +131,8 @@ def restore(service: Service, path: Path, force: bool = False) -> BackupInfo:
     with tempfile.TemporaryDirectory() as work:
         script = Path(work) / "restore.sql"
         _run([str(pg_bin() / "pg_restore"), "--no-owner", "-f", str(script), str(path)], env, "pg_restore")
-        # pg_restore --clean would keep objects the archive does not know; dropping the
-        # schema in the same transaction as the restore leaves exactly the archive.
-        _run(
-            [
-                str(pg_bin() / "psql"),
-                "-X",
-                "-q",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "--single-transaction",
-                "-d",
-                url,
-                "-c",
-                "SET lock_timeout = '60s'",
-                "-c",
-                "SET client_min_messages = warning",
-                "-c",
-                _DISCONNECT_OTHERS,
-                "-c",
-                "DROP SCHEMA IF EXISTS public CASCADE",
-                "-c",
-                "CREATE SCHEMA public AUTHORIZATION pg_database_owner",
-                "-c",
-                "GRANT USAGE ON SCHEMA public TO PUBLIC",
-                "-f",
-                str(script),
-            ],
-            env,
-            "restore",
-        )
+        psql = [str(pg_bin() / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-d", url]
+        preamble = [arg for statement in maintenance.RESTORE_PREAMBLE for arg in ("-c", statement)]
+        _run([*psql, *preamble, "-f", str(script)], env, "restore")
     service.close()  # pooled connections may have cached plans for the dropped tables
     return BackupInfo(path, path.stat().st_size, _conversations(service))

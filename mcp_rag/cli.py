@@ -13,15 +13,20 @@ import threading
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from mcp_rag import validation
 from mcp_rag.config import Settings, load_settings
 from mcp_rag.errors import ConfigError, McpRagError
 from mcp_rag.models import AROUND_AFTER, AROUND_BEFORE, ConversationIn, SearchRequest
+
+if TYPE_CHECKING:
+    from mcp_rag.importers.run import Progress as ImportProgress
+    from mcp_rag.models import Answer, AppliedFilters
 
 app = typer.Typer(
     help="Conversation memory for AI assistants.",
@@ -170,9 +175,8 @@ def mcp_stdio() -> None:
     settings = _settings()
     # Clients time the handshake from process start, and the `mcp` SDK's import (some 50k
     # long-lived objects, mostly pydantic models) is most of it. The cyclic GC walking those
-    # objects again and again while they are built is wasted work (4% of the import's
-    # instructions, docs/PERFORMANCE.md): pause it for the import, then freeze what was
-    # built so later collections skip it.
+    # objects again and again while they are built is wasted work: pause it for the
+    # import, then freeze what was built so later collections skip it.
     gc.disable()
     try:
         from mcp_rag.stdio import run_stdio
@@ -193,9 +197,7 @@ def _read_records(path: Path) -> Iterator[tuple[str, Any]]:
 
 def _explain(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
-        e = exc.errors()[0]
-        where = ".".join(str(p) for p in e["loc"])
-        return f"{where}: {e['msg']}" if where else e["msg"]
+        return validation.describe(exc, limit=1)
     if isinstance(exc, json.JSONDecodeError):
         return f"not valid JSON ({exc.msg})"
     return str(exc)
@@ -275,7 +277,7 @@ def import_(
     ) as progress:
         task = progress.add_task("import", total=None, messages=0, rate="-")
 
-        def show(p) -> None:
+        def show(p: ImportProgress) -> None:
             elapsed = time.monotonic() - p.started
             rate = f"{p.messages / elapsed:.0f}" if elapsed > 0 else "-"
             progress.update(task, completed=p.bytes_done, total=p.bytes_total or None, messages=p.messages, rate=rate)
@@ -383,7 +385,7 @@ def search(
         )
 
 
-def _print_filters(applied) -> None:
+def _print_filters(applied: AppliedFilters | None) -> None:
     """The filters as applied, so "last week" or "kate" shows what it was read as."""
     if applied is None:
         return
@@ -461,7 +463,7 @@ def ask(
                 raise typer.Exit(EXIT_NOT_FOUND)
 
 
-def _print_answer_footer(answer) -> None:
+def _print_answer_footer(answer: Answer) -> None:
     out.print()
     if answer.error:
         err.print(f"[yellow]provider failed:[/yellow] {answer.error}", highlight=False)

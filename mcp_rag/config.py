@@ -92,7 +92,7 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("MCP_RAG_DATABASE_READ_URL", "DATABASE_READ_URL", "database_read_url"),
     )
     # Connections kept open per process. Overflow connections (twice as many) are closed when
-    # returned; at 5, a burst of 16 searches reopened connections all the time (docs/PERFORMANCE.md).
+    # returned, so a pool smaller than the concurrent searches opens PostgreSQL backends over and over.
     db_pool_size: int = Field(16, ge=1, le=200)
     embedded_shared_buffers: str = Field(
         "256MB",
@@ -129,8 +129,8 @@ class Settings(BaseSettings):
     embedding_threads: int = Field(
         0, ge=0, le=64, description="Intra-op threads of the model embedding chunks; 0 = all cores"
     )
-    # A search query is a few dozen tokens: a second thread saved ~0.2 ms of ~6 ms here and
-    # cost ~35% more CPU, which concurrent searches and PostgreSQL need (docs/PERFORMANCE.md).
+    # A search query is a few dozen tokens: a second intra-op thread barely shortens it and
+    # burns CPU that concurrent searches and PostgreSQL need.
     query_embedding_threads: int = Field(
         1, ge=0, le=64, description="Intra-op threads of the model embedding search queries; 0 = all cores"
     )
@@ -146,7 +146,7 @@ class Settings(BaseSettings):
     )
 
     chunk_max_words: int = Field(120, ge=10, le=2000)
-    # One turn per chunk measured best on REALTALK (docs/RETRIEVAL.md): small hits spend a reader's budget well.
+    # One turn per chunk (docs/design/chunking.md): small hits spend a reader's word budget well.
     chunk_max_messages: int = Field(1, ge=1, le=100)
     chunk_context: int = Field(0, ge=0, le=20, description="Neighbouring turns indexed with each chunk, per side")
     bm25_candidates: int = Field(

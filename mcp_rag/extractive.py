@@ -178,11 +178,11 @@ def _excerpt(s: Sentence, weights: dict[str, float], kind: str) -> str:
     tokens = text.split()
     if len(tokens) > limit:  # one long clause: the run of words that holds the answer
 
-        def value(k: int) -> float:
+        def run_value(k: int) -> float:
             run = " ".join(tokens[k : k + limit])
             return sum(weights.get(t, 0.0) for t in set(words(run))) + (1.0 if s.span and s.span in run else 0.0)
 
-        k = max(range(len(tokens) - limit + 1), key=lambda k: (value(k), -k))
+        k = max(range(len(tokens) - limit + 1), key=lambda k: (run_value(k), -k))
         before, after = before or k > 0, after or k + limit < len(tokens)
         text = " ".join(tokens[k : k + limit]).rstrip(",;:")
     return ("…" if before else "") + text + ("…" if after else "")

@@ -15,7 +15,8 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from types import TracebackType
+from typing import Any, Literal, Protocol
 
 from mcp_rag import metrics
 from mcp_rag.config import Settings
@@ -54,15 +55,20 @@ def make_provider(settings: Settings) -> Provider | None:
     name = provider_name(settings)
     if name == "extractive":
         return None
-    common = {"timeout": settings.answer_timeout_s, "max_retries": settings.answer_max_retries}
+    timeout, max_retries = settings.answer_timeout_s, settings.answer_max_retries
     if name == "anthropic":
-        key = settings.anthropic_api_key
-        if key is None:
+        anthropic_key = settings.anthropic_api_key
+        if anthropic_key is None:
             raise ConfigError("answer provider anthropic needs ANTHROPIC_API_KEY")
         import anthropic
 
-        client = anthropic.Anthropic(api_key=key.get_secret_value(), base_url=settings.answer_base_url, **common)
-        return AnthropicProvider(client, settings.answer_model or DEFAULT_MODELS["anthropic"])
+        messages_client = anthropic.Anthropic(
+            api_key=anthropic_key.get_secret_value(),
+            base_url=settings.answer_base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+        return AnthropicProvider(messages_client, settings.answer_model or DEFAULT_MODELS["anthropic"])
 
     import openai
 
@@ -78,7 +84,7 @@ def make_provider(settings: Settings) -> Provider | None:
         model = settings.answer_model
     # Local servers (Ollama, llama.cpp) ignore the key, but the SDK insists on one.
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "not-needed"
-    client = openai.OpenAI(api_key=key, base_url=base_url, **common)
+    client = openai.OpenAI(api_key=key, base_url=base_url, timeout=timeout, max_retries=max_retries)
     return ChatCompletionsProvider(name, client, model)
 
 
@@ -161,12 +167,14 @@ class _translated:
         self.span = tracer.start_span("llm", attributes={"llm.provider": self.name})
         return None
 
-    def __exit__(self, kind, exc, tb) -> bool:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> Literal[False]:
         failed = exc is not None and not isinstance(exc, GeneratorExit)
         metrics.llm_latency.labels(self.name).observe(time.perf_counter() - self.started)
         metrics.llm_requests.labels(self.name, "error" if failed else "ok").inc()
         self.span.end()
-        if not failed:
+        if exc is None or not failed:
             return False
         raise Unavailable(explain(self.name, self.client, exc)) from exc
 

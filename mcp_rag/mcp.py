@@ -32,7 +32,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mcp_rag import __version__
+from mcp_rag import __version__, validation
 from mcp_rag.errors import McpRagError, NotFound
 from mcp_rag.importers.report import ImportResult
 from mcp_rag.models import (
@@ -55,6 +55,7 @@ from mcp_rag.models import (
 )
 
 if TYPE_CHECKING:
+    from mcp_rag import jobs
     from mcp_rag.config import Settings
     from mcp_rag.service import Service
 
@@ -204,11 +205,7 @@ def namespace_of(ctx: Context | None, scope: str = "read") -> str:
 
 
 def _explain(exc: ValidationError) -> str:
-    parts = []
-    for e in exc.errors()[:5]:
-        where = ".".join(str(p) for p in e["loc"])
-        parts.append(f"{where}: {e['msg']}" if where else e["msg"])
-    return "; ".join(parts)
+    return validation.describe(exc, limit=5)
 
 
 def _door(fn: F) -> F:
@@ -370,7 +367,7 @@ def build_server(service: Callable[[], Service], settings: Settings) -> MCPServe
         detail: Annotated[
             bool, Field(description="Repeat the conversation's fields, authors and dates on every hit")
         ] = False,
-    ) -> CompactSearch:
+    ) -> Annotated[CallToolResult, CompactSearch]:
         """Search everything stored in memory for turns relevant to a query (hybrid keyword + semantic search).
 
         Use this first when the user refers to something discussed before ("what did Kate say about
@@ -626,7 +623,7 @@ def _import_tools(server: MCPServer, tool: Callable, service: Callable[[], Servi
         return wait(job, ctx)
 
 
-def _import_progress(job) -> ImportProgress | None:
+def _import_progress(job: jobs.Job) -> ImportProgress | None:
     state = job.progress
     if state is None:
         return None

@@ -9,10 +9,18 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, cast
 
 from prometheus_client import Counter, Gauge, Histogram, Info
 
 from mcp_rag import __version__
+
+if TYPE_CHECKING:
+    import numpy as np
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.pool import QueuePool
+
+    from mcp_rag.embed import Embedder
 
 LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
@@ -61,7 +69,7 @@ def timed(histogram: Histogram) -> Iterator[None]:
         histogram.observe(time.perf_counter() - started)
 
 
-def instrument_engine(engine) -> None:
+def instrument_engine(engine: Engine) -> None:
     """Observe statement latency and pool usage for a SQLAlchemy engine."""
     from sqlalchemy import event
 
@@ -82,7 +90,7 @@ def instrument_engine(engine) -> None:
             db_query_latency.observe(time.perf_counter() - started)
             span.end()
 
-    pool = engine.pool
+    pool = cast("QueuePool", engine.pool)  # store.db.make_engine pools with a QueuePool
     db_pool_size.set(pool.size() + getattr(pool, "_max_overflow", 0))
 
     @event.listens_for(engine, "checkout")
@@ -97,13 +105,13 @@ def instrument_engine(engine) -> None:
 class ObservedEmbedder:
     """Wraps any embedder to record batch sizes and latency; forwards the rest."""
 
-    def __init__(self, inner):
+    def __init__(self, inner: Embedder):
         self._inner = inner
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-    def embed(self, texts: list[str]):
+    def embed(self, texts: list[str]) -> np.ndarray:
         from mcp_rag.tracing import tracer
 
         embedding_batch.observe(len(texts))

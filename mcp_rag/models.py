@@ -22,6 +22,7 @@ MAX_PAGE = 1000  # messages or conversations in one page (here so doors can stat
 # a few thousand tokens, context for a model without crowding out the rest of its own.
 AROUND_BEFORE = 10
 AROUND_AFTER = 10
+DEFAULT_NAMESPACE = "default"  # where everything goes unless a token or a flag names another
 
 
 def check_reference(value: str, what: str = "id") -> str:
@@ -245,7 +246,8 @@ class SearchFilters(BaseModel):
         if isinstance(now, str):
             now = datetime.fromisoformat(now.replace("Z", "+00:00"))
         now = now if now.tzinfo else now.replace(tzinfo=tz)
-        for key, bound in (("since", "start"), ("until", "end")):
+        bounds: tuple[tuple[str, dates.Bound], ...] = (("since", "start"), ("until", "end"))
+        for key, bound in bounds:
             if isinstance(data.get(key), str):
                 try:
                     data[key] = dates.resolve(data[key], bound, now, tz)

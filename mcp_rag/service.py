@@ -18,15 +18,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from pydantic import ValidationError
-from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import OperationalError
 
 from mcp_rag import chunking, metrics, names
 from mcp_rag.chunking import Turn
@@ -36,6 +35,7 @@ from mcp_rag.errors import Conflict, Invalid, NotFound, Unavailable
 from mcp_rag.models import (
     AROUND_AFTER,
     AROUND_BEFORE,
+    DEFAULT_NAMESPACE,
     MAX_PAGE,
     Answer,
     AppliedFilters,
@@ -55,6 +55,7 @@ from mcp_rag.models import (
     check_reference,
 )
 from mcp_rag.search import fusion, relevance, windows
+from mcp_rag.search.candidates import Candidate
 from mcp_rag.store import chunks as chunk_sql
 from mcp_rag.store import conversations as conv_sql
 from mcp_rag.store import db
@@ -65,12 +66,12 @@ from mcp_rag.tracing import tracer
 if TYPE_CHECKING:  # imported lazily at run time: the importers and sync are not on the start-up path
     import numpy as np
 
+    from mcp_rag.importers.bounds import Bounds
     from mcp_rag.importers.report import ImportResult
     from mcp_rag.sync.slack import SyncResult
 
 log = logging.getLogger(__name__)
 
-DEFAULT_NAMESPACE = "default"
 # A size as PostgreSQL reads it in a setting: 512MB, 2GB (`compact`).
 _MEMORY = re.compile(r"[1-9][0-9]*(kB|MB|GB|TB)")
 
@@ -159,29 +160,24 @@ class Service:
         """A connection in a transaction; database failures anywhere inside become core
         errors (a dead database is Unavailable, never a 500), for every door alike.
         `read_only` routes to the read engine (DATABASE_READ_URL when set)."""
-        try:
-            with (self.read_engine if read_only else self.engine).begin() as conn:
-                yield conn
-        except DBAPIError as exc:
-            mapped = self._db_error(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc
+        with db.mapped_errors(self._revive), (self.read_engine if read_only else self.engine).begin() as conn:
+            yield conn
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:
         """Like `transaction`, without one (reads that need no atomicity)."""
-        try:
-            with self.engine.connect() as conn:
-                yield conn
-        except DBAPIError as exc:
-            mapped = self._db_error(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc
+        with db.mapped_errors(self._revive), self.engine.connect() as conn:
+            yield conn
 
-    def _begin(self):
+    def _begin(self) -> AbstractContextManager[Connection]:
         return self.transaction()
+
+    def _revive(self) -> None:
+        """A killed embedded server comes back (an external DATABASE_URL is not ours to restart)."""
+        if not self.settings.database_url:
+            from mcp_rag.store import embedded
+
+            embedded.revive(self.settings.pgdata)
 
     # -- ingest -----------------------------------------------------------------------
     def ingest(self, conv: ConversationIn, namespace: str = DEFAULT_NAMESPACE) -> IngestResult:
@@ -245,9 +241,20 @@ class Service:
         external_id = self._appendable(conversation, messages, namespace, False)
         return self._in_parts(namespace, external_id, messages, {}, False, part, deadline, progress)
 
-    def _in_parts(self, namespace, external_id, messages, values, positional, part, deadline, progress):
-        total, first, added = len(messages), None, 0
-        for start in range(0, total, part):
+    def _in_parts(
+        self,
+        namespace: str,
+        external_id: str,
+        messages: list[MessageIn],
+        values: dict,
+        positional: bool,
+        part: int,
+        deadline: float | None,
+        progress: Callable[[int, int], None] | None,
+    ) -> IngestResult:
+        total, added = len(messages), 0
+        first: IngestResult | None = None
+        for start in range(0, max(total, 1), part):  # at least one write: it creates or finds the conversation
             result = self._write(
                 namespace,
                 external_id,
@@ -258,6 +265,7 @@ class Service:
                 position_base=start,
             )
             first = first or result
+            assert first is not None  # set on the first write
             added += result.messages_added
             done = min(start + part, total)
             if progress:
@@ -267,6 +275,7 @@ class Service:
                 return result.model_copy(
                     update={"created": first.created, "messages_added": added, "complete": False, "next_index": done}
                 )
+        assert first is not None and result is not None  # the loop wrote at least once
         return result.model_copy(update={"created": first.created, "messages_added": added})
 
     NOTES_ID = "notes"
@@ -318,7 +327,7 @@ class Service:
                 except Conflict as exc:
                     # Concurrent ingests update shared BM25 term counts and may deadlock;
                     # PostgreSQL aborts one, which is rolled back whole and simply rerun.
-                    if not _is_contention(exc.__cause__) or attempt == WRITE_ATTEMPTS - 1:
+                    if not db.is_contention(exc.__cause__) or attempt == WRITE_ATTEMPTS - 1:
                         raise
                     time.sleep(0.02 * (attempt + 1))
         metrics.ingested_conversations.inc()
@@ -337,54 +346,48 @@ class Service:
     ) -> IngestResult:
         embedder = self.embedder
         self._ensure_model()
-        try:
-            with self._begin() as conn:
-                conv_sql.lock_conversation(conn, namespace, external_id)
-                cid = conv_sql.find_id(conn, namespace, external_id)
-                created = cid is None
-                if created:
-                    if not create:
-                        raise NotFound(f"conversation {external_id!r} not found")
-                    cid = conv_sql.insert_conversation(conn, namespace, external_id, values)
-                    known, seq = set(), 0
-                else:
-                    known, seq = (
-                        conv_sql.existing_message_ids(conn, cid),
-                        conv_sql.last_seq(conn, cid),
-                    )
+        with self._begin() as conn:
+            conv_sql.lock_conversation(conn, namespace, external_id)
+            found = conv_sql.find_id(conn, namespace, external_id)
+            created = found is None
+            known: set[str]
+            if found is None:
+                if not create:
+                    raise NotFound(f"conversation {external_id!r} not found")
+                cid = conv_sql.insert_conversation(conn, namespace, external_id, values)
+                known, seq = set(), 0
+            else:
+                cid = found
+                known, seq = (
+                    conv_sql.existing_message_ids(conn, cid),
+                    conv_sql.last_seq(conn, cid),
+                )
 
-                new_turns, new_meta = self._new_turns(messages, known, seq, positional, position_base)
-                if new_turns:
-                    conv_sql.insert_messages(conn, cid, new_turns, new_meta)
-                    context = self.settings.chunk_context
-                    redo_from = chunk_sql.redo_start(conn, cid, context)
-                    turns = conv_sql.turns_from(conn, cid, max(1, redo_from - context))
-                    drafts = chunking.chunk_turns(
-                        turns,
-                        self.settings.chunk_max_words,
-                        self.settings.chunk_max_messages,
-                        context=context,
-                        emit_from=redo_from,
-                    )
-                    vectors = self._embed_unless_stopping(embedder, [d.index_text for d in drafts])
-                    metrics.ingested_chunks.inc(len(drafts))
-                    chunk_sql.lock_term_stats(conn, namespace)  # held to commit: the writes below are short
-                    chunk_sql.delete_from(conn, cid, redo_from)
-                    source = values.get("source") or self._source(conn, cid)
-                    chunk_sql.insert(conn, cid, namespace, source, drafts, vectors)
-                    if self.settings.window_arm:
-                        window_sql.refresh(conn, cid, namespace, source, redo_from)
-                if new_turns or (not created and create):
-                    conv_sql.refresh_summary(conn, cid, values)
-                summary = conv_sql.summary(conn, cid)
-                n_chunks = conn.execute(
-                    text("SELECT count(*) FROM chunks WHERE conversation_id = :id"), {"id": cid}
-                ).scalar_one()
-        except DBAPIError as exc:
-            mapped = self._db_error(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc
+            new_turns, new_meta = self._new_turns(messages, known, seq, positional, position_base)
+            if new_turns:
+                conv_sql.insert_messages(conn, cid, new_turns, new_meta)
+                context = self.settings.chunk_context
+                redo_from = chunk_sql.redo_start(conn, cid, context)
+                turns = conv_sql.turns_from(conn, cid, max(1, redo_from - context))
+                drafts = chunking.chunk_turns(
+                    turns,
+                    self.settings.chunk_max_words,
+                    self.settings.chunk_max_messages,
+                    context=context,
+                    emit_from=redo_from,
+                )
+                vectors = self._embed_unless_stopping(embedder, [d.index_text for d in drafts])
+                metrics.ingested_chunks.inc(len(drafts))
+                chunk_sql.lock_term_stats(conn, namespace)  # held to commit: the writes below are short
+                chunk_sql.delete_from(conn, cid, redo_from)
+                source = values.get("source") or self._source(conn, cid)
+                chunk_sql.insert(conn, cid, namespace, source, drafts, vectors)
+                if self.settings.window_arm:
+                    window_sql.refresh(conn, cid, namespace, source, redo_from)
+            if new_turns or (not created and create):
+                conv_sql.refresh_summary(conn, cid, values)
+            summary = conv_sql.summary(conn, cid)
+            n_chunks = chunk_sql.count(conn, cid)
         return IngestResult(
             id=cid,
             external_id=external_id,
@@ -407,7 +410,7 @@ class Service:
         return np.concatenate(parts) if len(parts) > 1 else parts[0] if parts else embedder.embed([])
 
     @staticmethod
-    def _source(conn, cid: UUID) -> str | None:
+    def _source(conn: Connection, cid: UUID) -> str | None:
         return conv_sql.summary(conn, cid)["source"]
 
     @staticmethod
@@ -429,22 +432,6 @@ class Service:
             meta.append(m.metadata)
         return turns, meta
 
-    def _db_error(self, exc: DBAPIError) -> Exception:
-        if _is_contention(exc):  # checked first: SQLAlchemy files these under OperationalError
-            return Conflict("concurrent writes collided; retry the request")
-        if isinstance(exc, (OperationalError, InterfaceError)) or exc.connection_invalidated:
-            if not self.settings.database_url:
-                from mcp_rag.store import embedded
-
-                embedded.revive(self.settings.pgdata)  # a killed embedded server comes back
-            return Unavailable("database unreachable")
-        sqlstate = getattr(exc.orig, "sqlstate", "") or ""
-        if sqlstate.startswith("22"):  # data exception: bad value for the column
-            return Invalid(f"value not storable: {str(exc.orig).splitlines()[0]}")
-        if sqlstate.startswith("23"):
-            return Conflict("conflicting write; retry the request")
-        return exc
-
     # -- embedding model ----------------------------------------------------------
     _model_checked = False
 
@@ -454,7 +441,7 @@ class Service:
             return
         embedder = self.embedder
         with self._begin() as conn:
-            conn.execute(text("SELECT pg_advisory_xact_lock(7428001)"))
+            chunk_sql.lock_model_registration(conn)
             current = chunk_sql.registered_model(conn)
             if current is None:
                 chunk_sql.register_model(conn, embedder.name, embedder.dimension)
@@ -470,7 +457,7 @@ class Service:
         """Re-embed every chunk with the configured model and rebuild the vector index."""
         embedder = self.embedder
         with self._begin() as conn:
-            total = conn.execute(text("SELECT count(*) FROM chunks")).scalar_one()
+            total = chunk_sql.count(conn)
             chunk_sql.drop_vector_indexes(conn)
             chunk_sql.register_model(conn, embedder.name, embedder.dimension)
         done, after = 0, 0
@@ -567,7 +554,10 @@ class Service:
         return SearchResult(
             query=req.query,
             # A Hit ignores the rows' other columns (id, rank, dist).
-            hits=[Hit(**r, message_count=counts.get(r["conversation_id"], r["last_seq"])) for r in rows],
+            hits=[
+                Hit.model_validate({**r, "message_count": counts.get(r["conversation_id"], r["last_seq"])})
+                for r in rows
+            ],
             relevant=any(r["match"] == "strong" for r in rows),
             took_ms=round((time.perf_counter() - started) * 1000, 2),
             filters=AppliedFilters.of(filters),
@@ -601,7 +591,7 @@ class Service:
         req: SearchRequest,
         namespace: str,
         scope: Future[tuple[Connection, UUID | None, bool, SearchFilters]],
-    ) -> tuple[list[dict], np.ndarray]:
+    ) -> tuple[list[Candidate], np.ndarray]:
         """The vector arm of `_search`, on a worker thread: the query's vector, then the
         rows (under the filters as resolved); the vector too, which the window arm's turns
         are ranked by."""
@@ -622,12 +612,12 @@ class Service:
         self,
         conn: Connection,
         lexical: list[tuple[UUID, int]],
-        semantic: list[dict],
+        semantic: list[Candidate],
         vector: np.ndarray,
         namespace: str,
         filters: SearchFilters,
         cid: UUID | None,
-    ) -> list[dict]:
+    ) -> list[Candidate]:
         """The window arm's turns: the BM25 windows and the windows holding the vector
         arm's hits merged, each resolved to its turns closest to the query
         (mcp_rag/search/windows.py)."""
@@ -681,7 +671,8 @@ class Service:
 
         given = [run.Input(name, Path(path)) for name, path in inputs]
         stops = (self.stopping, stop) if stop else (self.stopping,)
-        return run.import_inputs(self, given, namespace, format, keep_noise, progress, stop=stops)
+        bounds = self._bounds()
+        return run.import_inputs(self.ingest, given, namespace, bounds, format, keep_noise, progress, stop=stops)
 
     def import_from_roots(
         self,
@@ -695,14 +686,21 @@ class Service:
 
         real, allowed = roots.confine(path, self.settings.import_roots)
         return run.import_inputs(
-            self,
+            self.ingest,
             [run.Input(path, real)],
             namespace,
+            self._bounds(),
             format,
             progress=progress,
             allowed=allowed,
             stop=(self.stopping,),
         )
+
+    def _bounds(self) -> Bounds:
+        from mcp_rag.importers.bounds import Bounds
+
+        s = self.settings
+        return Bounds(s.import_max_member_bytes, s.import_max_archive_bytes, s.import_max_ratio)
 
     def check_import_path(self, path: str) -> None:
         """Raise as import_from_roots would for a path outside the import roots, without importing."""
@@ -716,7 +714,7 @@ class Service:
         """Fetch new Slack messages of these channels (Web API) and store them; resumes from the stored cursor."""
         from mcp_rag.sync import slack
 
-        return slack.sync(self, channels, namespace, keep_noise)
+        return slack.sync(self, self.ingest, self.settings, channels, namespace, keep_noise)
 
     # -- read and delete ---------------------------------------------------------
     def get_conversation(
@@ -841,18 +839,13 @@ class Service:
     def ready(self) -> None:
         """Raise Unavailable unless the database answers."""
         with self.connection() as conn:
-            conn.execute(text("SELECT 1"))
+            db.ping(conn)
 
 
 WRITE_ATTEMPTS = 5
-_CONTENTION = ("40P01", "40001")  # deadlock detected, serialization failure
 
 
-def _is_contention(exc: BaseException | None) -> bool:
-    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in _CONTENTION
-
-
-def _find(conn, namespace: str, reference: str) -> UUID | None:
+def _find(conn: Connection, namespace: str, reference: str) -> UUID | None:
     """A conversation by our uuid or the caller's id; a malformed reference is Invalid."""
     try:
         reference = check_reference(reference, "conversation id")
@@ -861,7 +854,7 @@ def _find(conn, namespace: str, reference: str) -> UUID | None:
     return conv_sql.find_id(conn, namespace, reference)
 
 
-def _missing(conn, namespace: str, reference: str) -> NotFound:
+def _missing(conn: Connection, namespace: str, reference: str) -> NotFound:
     """NotFound for a conversation id, naming the closest ids and titles stored."""
     near = names.closest(reference, conv_sql.recent_references(conn, namespace), n=5)
     hint = f"; closest: {', '.join(near)}" if near else "; list_conversations shows what is stored"

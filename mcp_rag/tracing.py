@@ -7,15 +7,20 @@ OpenTelemetry API hands out no-op spans, so the instrumentation costs nothing.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from opentelemetry import trace
 
 from mcp_rag import __version__
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 tracer = trace.get_tracer("mcp_rag", __version__)
 _configured = False
 
 
-def configure(endpoint: str | None, service_name: str = "mcp-rag", exporter=None) -> bool:
+def configure(endpoint: str | None, service_name: str = "mcp-rag", exporter: SpanExporter | None = None) -> bool:
     """Install an SDK tracer provider exporting to `endpoint` (OTLP/HTTP) or to
     `exporter` (tests pass an in-process one). Returns whether tracing is on."""
     global _configured

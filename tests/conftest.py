@@ -16,6 +16,8 @@ from sqlalchemy import text
 
 os.environ.setdefault("MCP_RAG_ENV", "test")  # no config/<env>.yaml: tests set what they need
 
+from system_tools import REQUIRE_TOOLS, skipped_for_tools  # noqa: E402
+
 from mcp_rag.api.app import create_app  # noqa: E402
 from mcp_rag.config import Settings, load_settings  # noqa: E402
 from mcp_rag.service import Service  # noqa: E402
@@ -70,3 +72,13 @@ def scratch_url(service):
     yield url
     with service.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("DROP DATABASE IF EXISTS mcp_rag_scratch WITH (FORCE)"))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The tests skipped for want of an optional system tool (system_tools.py), one line per tool."""
+    counts = skipped_for_tools(terminalreporter.stats.get("skipped", []))
+    if counts:
+        terminalreporter.section("skipped: optional tools not installed")
+        for reason, n in sorted(counts.items()):
+            terminalreporter.write_line(f"{reason} ({n} test{'s' if n > 1 else ''})")
+        terminalreporter.write_line(f"CI sets {REQUIRE_TOOLS}=1, which makes these failures.")

@@ -33,7 +33,7 @@ class Server:
             stderr=subprocess.STDOUT,
         )
 
-    def wait_ready(self, timeout: float = 60) -> Server:
+    def wait_ready(self, timeout: float = 180) -> Server:  # generous: a loaded 2-core machine starts slowly
         """Block until /ready answers 200; a server that fails to get there is not left running."""
         try:
             return self._wait_ready(timeout)

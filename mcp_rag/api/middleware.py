@@ -20,6 +20,7 @@ from opentelemetry import trace
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_rag import auth, metrics
+from mcp_rag.api.problems import status_of
 from mcp_rag.errors import McpRagError, Unauthorized
 from mcp_rag.logs import request_context
 from mcp_rag.service import Service
@@ -247,16 +248,17 @@ class Authenticate:
         try:
             principal = await self._principal(scope)
         except McpRagError as exc:
+            status = status_of(exc)
             presented = b"authorization" in dict(scope.get("headers") or [])
-            if exc.status == 401 and presented and self.failures is not None:
+            if status == 401 and presented and self.failures is not None:
                 wait = self.failures.take(client)
                 if wait > 0:
                     detail = f"too many failed authentications from {client}; retry later"
                     return await send_problem(send, 429, "Too many requests", detail, _retry_after(wait))
-            headers = [(b"www-authenticate", b"Bearer")] if exc.status == 401 else []
-            if exc.status == 503:
+            headers = [(b"www-authenticate", b"Bearer")] if status == 401 else []
+            if status == 503:
                 headers.append((b"retry-after", b"5"))
-            return await send_problem(send, exc.status, exc.title, str(exc), headers)
+            return await send_problem(send, status, exc.title, str(exc), headers)
         if self.bucket is not None:
             wait = self.bucket.take(str(principal.token_id or client))
             if wait > 0:

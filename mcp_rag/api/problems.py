@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -11,9 +12,37 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 
-from mcp_rag.errors import McpRagError, Unavailable
+from mcp_rag import validation
+from mcp_rag.errors import (
+    ConfigError,
+    Conflict,
+    Forbidden,
+    Invalid,
+    McpRagError,
+    NotFound,
+    TooLarge,
+    Unauthorized,
+    Unavailable,
+)
 
 log = logging.getLogger(__name__)
+
+# The HTTP status of each core error: the only place the core's errors meet HTTP.
+STATUS: dict[type[McpRagError], int] = {
+    TooLarge: 413,
+    Invalid: 422,
+    NotFound: 404,
+    Conflict: 409,
+    Unauthorized: 401,
+    Forbidden: 403,
+    Unavailable: 503,
+    ConfigError: 500,
+}
+
+
+def status_of(exc: McpRagError) -> int:
+    """The status for `exc`, by its nearest class in STATUS (500 for any other error)."""
+    return next((STATUS[kind] for kind in type(exc).__mro__ if kind in STATUS), 500)
 
 
 class Problem(BaseModel):
@@ -48,7 +77,7 @@ RESPONSES: dict[int | str, dict] = {
 }
 
 
-def problem(status: int, title: str, detail: str, **extra) -> JSONResponse:
+def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
     headers = {"Retry-After": "5"} if status == 503 else None
     return JSONResponse(
         {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra},
@@ -59,11 +88,10 @@ def problem(status: int, title: str, detail: str, **extra) -> JSONResponse:
 
 
 def _where(loc: tuple) -> str:
-    parts = [str(p) for p in loc if p not in ("body",)]
-    return ".".join(parts) or "body"
+    return validation.where(loc, skip=("body",)) or "body"
 
 
-def _request_error(e: dict[str, Any]) -> dict[str, str]:
+def _request_error(e: Mapping[str, Any]) -> dict[str, str]:
     """One error of a request, in words a caller can act on: FastAPI says "25: JSON decode
     error" for broken JSON, and "not a valid dictionary" for a body sent without its type."""
     loc = tuple(e.get("loc", ()))
@@ -102,21 +130,21 @@ def allowed_methods(request: Request) -> str:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(McpRagError)
-    async def _core(request: Request, exc: McpRagError):
+    async def _core(request: Request, exc: McpRagError) -> JSONResponse:
         if isinstance(exc, Unavailable):
             log.warning("unavailable: %s", exc)
-        return problem(exc.status, exc.title, str(exc))
+        return problem(status_of(exc), exc.title, str(exc))
 
     # Models built inside a route (e.g. from query parameters) fail as a ValidationError, not in FastAPI.
     @app.exception_handler(RequestValidationError)
     @app.exception_handler(ValidationError)
-    async def _validation(request: Request, exc: RequestValidationError | ValidationError):
+    async def _validation(request: Request, exc: RequestValidationError | ValidationError) -> JSONResponse:
         errors = [_request_error(e) for e in exc.errors()]
         detail = "; ".join(f"{e['loc']}: {e['msg']}" for e in errors[:5])
         return problem(422, "Invalid input", detail, errors=errors)
 
     @app.exception_handler(HTTPException)
-    async def _http(request: Request, exc: HTTPException):
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
         if exc.status_code == 400 and (reason := body_error(exc)) is not None:
             return problem(422, "Invalid input", reason, errors=[{"loc": "body", "msg": reason.removeprefix("body: ")}])
         response = problem(exc.status_code, str(exc.detail), str(exc.detail))
@@ -126,6 +154,6 @@ def install(app: FastAPI) -> None:
         return response
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception):
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem(500, "Internal error", "an unexpected error occurred; see the server log")

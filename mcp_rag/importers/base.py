@@ -15,6 +15,7 @@ conversation, as the service numbers one sent whole.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -23,12 +24,16 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from mcp_rag import validation
 from mcp_rag.errors import Unavailable
 from mcp_rag.models import CUT_TEXT, MAX_MESSAGE_CHARS, ConversationIn, MessageIn
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
 
 PART_MESSAGES = 1000
 HEAD_BYTES = 64 * 1024
@@ -85,9 +90,10 @@ class _Counted(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:
-        data = self.raw.read(len(buffer))
-        buffer[: len(data)] = data
+    def readinto(self, buffer: Buffer) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self.raw.read(len(view))
+        view[: len(data)] = data
         self.meter.done += len(data)
         self.meter.check()
         return len(data)
@@ -181,7 +187,7 @@ def zip_tree(archive: zipfile.ZipFile, name: str, meter: Meter) -> Tree:
         if reason:
             tree.unreadable[rel] = reason
         else:
-            tree.entries[rel] = Entry(f"{name}:{rel}", info.file_size, lambda info=info: _open(archive, info), meter)
+            tree.entries[rel] = Entry(f"{name}:{rel}", info.file_size, functools.partial(_open, archive, info), meter)
     return tree
 
 
@@ -215,11 +221,7 @@ def _open(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> IO[bytes]:
 def explain(exc: Exception) -> str:
     """One line a person can act on, for a record that failed validation or storage."""
     if isinstance(exc, ValidationError):
-        parts = []
-        for e in exc.errors()[:3]:
-            where = ".".join(str(p) for p in e["loc"])
-            parts.append(f"{where}: {e['msg']}" if where else e["msg"])
-        return "; ".join(parts)
+        return validation.describe(exc, limit=3)
     return str(exc) or exc.__class__.__name__
 
 
@@ -259,6 +261,19 @@ def stable_id(prefix: str, *parts: Any) -> str:
     """An id derived from what identifies a source conversation, so a re-run finds it again."""
     digest = hashlib.sha256(json.dumps(parts, ensure_ascii=False, default=str).encode()).hexdigest()[:24]
     return f"{prefix}:{digest}"
+
+
+def dict_of(value: Any) -> dict[str, Any]:
+    """`value` if an export gave an object there, else {}: exports leave out or null any field."""
+    return value if isinstance(value, dict) else {}
+
+
+def list_of(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def str_of(value: Any) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def text_of(value: Any) -> str:

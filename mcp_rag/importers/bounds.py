@@ -16,16 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mcp_rag.errors import Invalid
+from mcp_rag.errors import TooLarge
 
 RATIO_FLOOR = 1024 * 1024
-
-
-class TooLarge(Invalid):
-    """An input that would expand past a configured bound: refused before it is read."""
-
-    status = 413
-    title = "Content too large"
 
 
 @dataclass(frozen=True)

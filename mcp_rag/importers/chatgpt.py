@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from mcp_rag.importers.base import Entry, Item, Problem, message, parts, text_of
+from mcp_rag.importers.base import Entry, Item, Problem, dict_of, message, parts, text_of
 from mcp_rag.importers.jsonstream import records
 
 NAME = "chatgpt"
@@ -84,10 +84,10 @@ def _messages(location: str, path: list[dict[str, Any]]) -> Iterator[Any]:
         msg = node.get("message")
         if not isinstance(msg, dict):
             continue
-        author = msg.get("author") if isinstance(msg.get("author"), dict) else {}
+        author = dict_of(msg.get("author"))
         role = author.get("role")
-        content = msg.get("content") if isinstance(msg.get("content"), dict) else {}
-        meta = msg.get("metadata") if isinstance(msg.get("metadata"), dict) else {}
+        content = dict_of(msg.get("content"))
+        meta = dict_of(msg.get("metadata"))
         if (
             role not in AUTHORS
             or content.get("content_type") not in TEXT_TYPES

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from mcp_rag.importers.base import Entry, Item, Problem, message, parts, text_of
+from mcp_rag.importers.base import Entry, Item, Problem, dict_of, list_of, message, parts, text_of
 from mcp_rag.importers.jsonstream import records
 
 NAME = "claude"
@@ -56,10 +56,11 @@ def _conversation(location: str, conv: dict[str, Any]) -> Iterator[Item]:
 def _message(location: str, raw: Any) -> Any:
     if not isinstance(raw, dict):
         return Problem(location, "expected a message object")
-    role, author = ROLES.get(raw.get("sender"), (None, None))
-    if role is None:
-        return Problem(location, f"unknown sender {raw.get('sender')!r}")
-    blocks = raw.get("content") if isinstance(raw.get("content"), list) else []
+    sender = raw.get("sender")
+    if not isinstance(sender, str) or sender not in ROLES:
+        return Problem(location, f"unknown sender {sender!r}")
+    role, author = ROLES[sender]
+    blocks = list_of(raw.get("content"))
     text = "\n".join(t for t in (_block_text(b) for b in blocks) if t.strip()) or text_of(raw.get("text"))
     text = PLACEHOLDER.sub("\n", text)
     names = [
@@ -87,7 +88,7 @@ def _block_text(block: Any) -> str:
         return ""
     if block.get("type") == "text":
         return text_of(block)
-    tool = block.get("input") if isinstance(block.get("input"), dict) else {}
+    tool = dict_of(block.get("input"))
     if block.get("type") == "tool_use" and block.get("name") == "artifacts" and isinstance(tool.get("title"), str):
         return f"[artifact: {tool['title']}]"
     return ""

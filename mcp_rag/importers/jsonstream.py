@@ -24,13 +24,16 @@ import io
 import json
 import re
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import ijson
 
 from mcp_rag.errors import Invalid
 from mcp_rag.importers.base import Entry
 from mcp_rag.models import CUT_TEXT, MAX_STRING_BYTES
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
 
 Record = tuple[str, Any]  # (location, value or an Invalid saying why it could not be read)
 MAX_DEPTH = 256
@@ -148,14 +151,15 @@ class _Guarded(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:
+    def readinto(self, buffer: Buffer) -> int:
         while not self.pending and not self.done:
-            data = self.raw.read(len(buffer))
+            data = self.raw.read(len(memoryview(buffer)))
             self.done = not data
             self.pending = self.strings.close() if self.done else self.strings.feed(data)
             self.nesting.feed(self.pending)
-        n = min(len(buffer), len(self.pending))
-        buffer[:n] = self.pending[:n]
+        view = memoryview(buffer).cast("B")
+        n = min(len(view), len(self.pending))
+        view[:n] = self.pending[:n]
         self.pending = self.pending[n:]
         return n
 

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from mcp_rag.importers.base import Entry, Item
-from mcp_rag.importers.transcript import ROLES, Code, collect, conversation
+from mcp_rag.importers.transcript import ROLES, Code, Speech, collect, conversation
 
 NAME = "markdown"
 HEADING = re.compile(r"^#{1,6}\s+(?P<name>[^#\n]{1,60}?)\s*:?\s*$")
@@ -36,12 +36,12 @@ LABELS = {
 RULE = re.compile(r"^\s*(?:---+|\*\*\*+|___+)\s*$")
 
 
-def _speaker_headings(lines) -> set[str]:
+def _speaker_headings(lines: Iterable[str]) -> set[str]:
     counts = Counter(m["name"].strip() for m in map(HEADING.match, lines) if m)
     return {n for n, c in counts.items() if n.lower() in ROLES or (c >= 2 and len(n.split()) <= 4)}
 
 
-def _speaker_labels(lines) -> set[str]:
+def _speaker_labels(lines: Iterable[str]) -> set[str]:
     names = {m["name"].strip() for m in map(BOLD.match, lines) if m}
     return {n for n in names if n.lower() in ROLES or not _label(n)} or names
 
@@ -71,7 +71,7 @@ def read(entry: Entry) -> Iterator[Item]:
         if m or BOLD.match(line):
             break
 
-    def match(line: str):
+    def match(line: str) -> Speech | None:
         h = HEADING.match(line)
         if h and h["name"].strip() in headings:
             return h["name"].strip(), None, ""

@@ -31,7 +31,9 @@ from mcp_rag.importers.detect import READABLE_SUFFIXES, detect, unknown_reason
 from mcp_rag.importers.report import FileImport, ImportResult
 
 if TYPE_CHECKING:
-    from mcp_rag.service import Service
+    from mcp_rag.models import ConversationIn, IngestResult
+
+Ingest = Callable[["ConversationIn", str], "IngestResult"]  # stores one conversation in a namespace (the service's)
 
 # What a broken file can raise while being read; anything else is a bug and should surface.
 READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, ijson.JSONError, UnicodeError)
@@ -56,9 +58,10 @@ class Progress:
 
 
 def import_inputs(
-    service: Service,
+    ingest: Ingest,
     inputs: Sequence[Input],
     namespace: str,
+    bounds: Bounds,
     format: str | None = None,
     keep_noise: bool = False,
     progress: Callable[[Progress], None] | None = None,
@@ -69,8 +72,6 @@ def import_inputs(
     before anything is stored, and the run ends with Stopped as soon as an event of `stop` is set."""
     if format is not None and format not in FORMATS:
         raise Invalid(f"unknown format {format!r}; one of: {', '.join(FORMATS)}")
-    settings = service.settings
-    bounds = Bounds(settings.import_max_member_bytes, settings.import_max_archive_bytes, settings.import_max_ratio)
     for given in inputs:
         if given.path.exists() and (allowed is None or allowed(given.path.resolve())):
             bounds.check_path(given.path, given.name, allowed)
@@ -79,7 +80,7 @@ def import_inputs(
     files = []
     for given in inputs:
         report = FileImport(name=given.name, format="unknown")
-        runner = Recorder(service, namespace, report, meter, state, progress)
+        runner = Recorder(ingest, namespace, report, meter, state, progress)
         runner.consume(_items(given, format, keep_noise, meter, allowed, report, bounds))
         files.append(report)
     return ImportResult(
@@ -181,8 +182,8 @@ def _tree(
     if len(tree.unreadable) > 1 and not tree.entries and len(set(tree.unreadable.values())) == 1:
         yield Problem(tree.name, next(iter(tree.unreadable.values())))  # one reason for the whole zip
         return
-    for rel, reason in tree.unreadable.items():
-        yield Problem(f"{tree.name}:{rel}", reason)
+    for rel, why in tree.unreadable.items():
+        yield Problem(f"{tree.name}:{rel}", why)
     if format == slack.NAME:
         _found(report, slack.NAME)
         yield from _guarded(tree.name, slack.read_export(tree, keep_noise))
@@ -205,6 +206,8 @@ def _tree(
             continue
         if not entry.basename.lower().endswith(READABLE_SUFFIXES):
             continue
+        name: str | None
+        reason: str | None
         try:
             name = format or detect(entry)
             reason = unknown_reason(entry) if name is None else None
@@ -254,8 +257,16 @@ def _unknown_format() -> str:
 class Recorder:
     """Stores items one by one and keeps their tally in a FileImport (also used by the live sync)."""
 
-    def __init__(self, service, namespace, report: FileImport, meter: Meter, state: Progress, progress):
-        self.service, self.namespace, self.report = service, namespace, report
+    def __init__(
+        self,
+        ingest: Ingest,
+        namespace: str,
+        report: FileImport,
+        meter: Meter,
+        state: Progress,
+        progress: Callable[[Progress], None] | None,
+    ):
+        self.ingest, self.namespace, self.report = ingest, namespace, report
         self.meter, self.state, self.progress = meter, state, progress
         self.touched: set[str] = set()
         self.unchanged: set[str] = set()
@@ -275,7 +286,7 @@ class Recorder:
             self._error(item.location, item.message)
             return
         try:
-            result = self.service.ingest(item.conversation, self.namespace)
+            result = self.ingest(item.conversation, self.namespace)
         except Unavailable:
             raise
         except McpRagError as exc:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from mcp_rag.importers.base import Entry, Item, Problem, Tree, message, parts
+from mcp_rag.importers.base import Entry, Item, Problem, Tree, dict_of, message, parts, str_of
 from mcp_rag.importers.jsonstream import records
 from mcp_rag.models import MessageIn
 
@@ -72,7 +72,7 @@ class People:
 
 
 def _display(user: dict) -> str | None:
-    profile = user.get("profile") if isinstance(user.get("profile"), dict) else {}
+    profile = dict_of(user.get("profile"))
     for value in (profile.get("real_name"), user.get("real_name"), profile.get("display_name"), user.get("name")):
         if isinstance(value, str) and value.strip():
             return value.strip()
@@ -127,7 +127,7 @@ def to_message(location: str, raw: Any, people: People, keep_noise: bool = False
     content = "\n".join(line for line in lines if line.strip()).strip()
     if not content:
         return None
-    bot_profile = raw.get("bot_profile") if isinstance(raw.get("bot_profile"), dict) else {}
+    bot_profile = dict_of(raw.get("bot_profile"))
     author = people.name(raw.get("user"), raw.get("user_profile")) or raw.get("username") or bot_profile.get("name")
     metadata: dict[str, Any] = {"ts": ts}
     for key in ("user", "thread_ts", "subtype"):
@@ -155,8 +155,7 @@ def to_message(location: str, raw: Any, people: People, keep_noise: bool = False
 
 def _file_label(file: dict) -> str:
     """`plan.pdf`, or `plan.pdf, Offsite plan` when the title says more than the file name."""
-    name, title = (file.get(k) if isinstance(file.get(k), str) else "" for k in ("name", "title"))
-    name, title = name.strip(), title.strip()
+    name, title = str_of(file.get("name")).strip(), str_of(file.get("title")).strip()
     if not name or not title or title in (name, name.rsplit(".", 1)[0]):
         return name or title or "file"
     return f"{name}, {title}"
@@ -166,7 +165,7 @@ def _shared(attachment: dict, people: People) -> str:
     """A shared or forwarded message, quoted: `> Bob: text`. Link previews (unfurls) are left out."""
     if not (attachment.get("is_share") or attachment.get("is_msg_unfurl")):
         return ""
-    text = attachment.get("text") if isinstance(attachment.get("text"), str) else ""
+    text = str_of(attachment.get("text"))
     text = render(text, people) if text.strip() else blocks_text(attachment.get("message_blocks"), people)
     if not text.strip():
         return ""
@@ -208,8 +207,7 @@ def _rich(element: dict, people: People) -> str:
 def _inline(element: dict, people: People) -> str:
     kind = element.get("type")
     if kind == "text" or kind == "link":
-        text = element.get("text") if isinstance(element.get("text"), str) else ""
-        url = element.get("url") if isinstance(element.get("url"), str) else ""
+        text, url = str_of(element.get("text")), str_of(element.get("url"))
         return f"{text} ({url})" if text and url and text != url else text or url
     if kind == "user":
         return "@" + (people.name(element.get("user_id")) or "someone")

@@ -88,7 +88,8 @@ class Turn:
 
 
 SYSTEM = object()  # a line that starts a non-message (e.g. "Messages are end-to-end encrypted")
-Match = Callable[[str], "tuple[str, datetime | None, str] | object | None"]
+Speech = tuple[str, datetime | None, str]  # the author, time and text of a line that starts a turn
+Match = Callable[[str], "Speech | object | None"]  # a Speech, SYSTEM, or None for a continuation line
 
 
 def collect(lines: Iterable[str], match: Match, code: Code | None = None) -> Iterator[Turn]:
@@ -105,8 +106,8 @@ def collect(lines: Iterable[str], match: Match, code: Code | None = None) -> Ite
             yield current
             current = None
         continuing = found is not SYSTEM
-        if continuing:
-            author, ts, text = found  # type: ignore[misc]
+        if isinstance(found, tuple):
+            author, ts, text = found
             current = Turn(lineno, author, ts, text)
     if current is not None:
         yield current
@@ -180,7 +181,7 @@ def read(entry: Entry) -> Iterator[Item]:
     code = Code(entry.text_lines(counted=False))
     known = speakers(code.prose(entry.text_lines(counted=False)))
 
-    def match(line: str):
+    def match(line: str) -> Speech | None:
         m = SPEAKER.match(line)
         if m is None or m["name"] not in known:
             return None

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 from mcp_rag.importers.base import Entry, Item
-from mcp_rag.importers.transcript import SYSTEM, collect, conversation
+from mcp_rag.importers.transcript import SYSTEM, Speech, collect, conversation
 
 NAME = "whatsapp"
 _DATE = r"(?P<date>\d{1,4}[./-]\d{1,2}[./-]\d{1,4})"
@@ -86,7 +86,7 @@ def parse_time(date: str, time: str, ampm: str | None, dayfirst: bool) -> dateti
 def read(entry: Entry) -> Iterator[Item]:
     dayfirst = day_first(entry.text_lines(counted=False))
 
-    def match(line: str):
+    def match(line: str) -> Speech | object | None:
         m = _match(line)
         if m is None:
             return None

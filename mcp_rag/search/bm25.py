@@ -65,7 +65,7 @@ def candidate_terms(
     Every chunk that is scored gets its exact BM25 over all the query's terms.
     It bounds the arm's work on large namespaces, where a common word matches a
     large share of the chunks and exact BM25 must score them all
-    (docs/PERFORMANCE.md).
+    (docs/design/bm25-in-postgresql.md).
     """
     if budget <= 0:
         return sorted(weights), False

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 from mcp_rag.search import terms, windows
+from mcp_rag.search.candidates import Candidate, Scored
 
 ARM_DEPTH = 60
 RRF_K = 5.0
@@ -31,12 +32,12 @@ NEIGHBOUR_WEIGHT = 0.2  # a candidate gains this share of its best adjacent cand
 AUTHOR_BOOST = 1.5  # a candidate written by someone the query names scores this many times more
 
 
-def fuse(vector: list[dict], lexical: list[dict], window: Sequence[dict] = ()) -> list[dict]:
+def fuse(vector: list[Candidate], lexical: list[Candidate], window: Sequence[Candidate] = ()) -> list[Scored]:
     """The fused pool: each arm's rows (best first, each with its `id` and `rank`)
     merged by chunk id, scored by reciprocal rank fusion, best first (ties by
     conversation and position), as new rows with a `score`. `window` is the
     window arm's turns (mcp_rag/search/windows.py)."""
-    pool: dict[int, dict] = {}
+    pool: dict[int, Scored] = {}
     for weight, arm in ((VECTOR_WEIGHT, vector), (LEXICAL_WEIGHT, lexical), (windows.WINDOW_WEIGHT, window)):
         for row in arm:
             entry = pool.get(row["id"])
@@ -46,7 +47,7 @@ def fuse(vector: list[dict], lexical: list[dict], window: Sequence[dict] = ()) -
     return sorted(pool.values(), key=lambda r: (-r["score"], r["conversation_id"], r["first_seq"]))
 
 
-def rerank(pool: list[dict], query: str) -> list[dict]:
+def rerank(pool: list[Scored], query: str) -> list[Scored]:
     """Order the fused candidates, best first, after two adjustments a chat calls for.
 
     - Neighbours: in a conversation the meaning of a turn often lives next to
@@ -63,8 +64,8 @@ def rerank(pool: list[dict], query: str) -> list[dict]:
     """
     # Keyed by the conversation's UUID as an int: a UUID object hashes in Python code,
     # which made these lookups most of a search's fusion time.
-    ends: dict[tuple, float] = {}
-    starts: dict[tuple, float] = {}
+    ends: dict[tuple[int, int], float] = {}
+    starts: dict[tuple[int, int], float] = {}
     for r in pool:
         cid, score = r["conversation_id"].int, r["score"]
         if score > ends.get(key := (cid, r["last_seq"]), 0.0):
@@ -74,7 +75,7 @@ def rerank(pool: list[dict], query: str) -> list[dict]:
     # The pool's authors whose names the query holds, matched once per author, not per row.
     named = set(terms.terms(query))
     boosted = {a for r in pool for a in r["authors"] or () if not named.isdisjoint(_name_terms(a))} if named else set()
-    scored = []
+    scored: list[Scored] = []
     for r in pool:
         cid = r["conversation_id"].int
         before, after = ends.get((cid, r["first_seq"] - 1), 0.0), starts.get((cid, r["last_seq"] + 1), 0.0)

@@ -37,7 +37,10 @@ about as much as the turn arms' own at 100k chunks (docs/RETRIEVAL.md).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any, cast
 from uuid import UUID
+
+from mcp_rag.search.candidates import Candidate
 
 WINDOW_TURNS = 6
 WINDOW_STRIDE = 3
@@ -71,7 +74,7 @@ def spans(start: int, last: int) -> list[tuple[int, int]]:
 Window = tuple[UUID, int]  # a window: its conversation and first seq
 
 
-def by_vector_hits(rows: Iterable[dict]) -> list[Window]:
+def by_vector_hits(rows: Iterable[Candidate]) -> list[Window]:
     """Windows ranked by the vector arm's rows inside them: each row (with its
     `conversation_id`, `first_seq` and `rank`) adds 1 / (RRF_K + rank) to both
     windows holding it; the best WINDOW_DEPTH, best first."""
@@ -94,7 +97,7 @@ def fuse(lexical: Sequence[Window], by_vector: Sequence[Window]) -> list[Window]
     return sorted(scores, key=lambda key: (-scores[key], key[0].int, key[1]))[:WINDOW_DEPTH]
 
 
-def resolve(rows: Iterable[dict]) -> list[dict]:
+def resolve(rows: Iterable[dict[str, Any]]) -> list[Candidate]:
     """The window arm's turns, best first, each with its `rank` (1, 2, ...).
 
     `rows` are the turns inside the hit windows, each with `window` (the
@@ -103,12 +106,12 @@ def resolve(rows: Iterable[dict]) -> list[dict]:
     by_window: dict[int, list[dict]] = {}
     for r in rows:
         by_window.setdefault(r["window"], []).append(r)
-    ranked: list[dict] = []
+    ranked: list[Candidate] = []
     seen: set[int] = set()
     for window in sorted(by_window):
         closest = sorted(by_window[window], key=lambda r: (r["distance"], r["id"]))[:TURNS_PER_WINDOW]
         for r in closest:
             if r["id"] not in seen:
                 seen.add(r["id"])
-                ranked.append({**r, "rank": len(ranked) + 1})
+                ranked.append(cast(Candidate, {**r, "rank": len(ranked) + 1}))
     return ranked

@@ -6,7 +6,7 @@ import json
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
 import numpy as np
@@ -18,6 +18,10 @@ from sqlalchemy.engine import Connection
 from mcp_rag.chunking import ChunkDraft
 from mcp_rag.models import SearchFilters
 from mcp_rag.search import bm25, fusion, terms
+from mcp_rag.search.candidates import Candidate
+
+if TYPE_CHECKING:
+    import psycopg
 
 # Each dimension's HNSW index is named VECTOR_INDEX + dimension (`ensure_vector_index`).
 VECTOR_INDEX = "chunks_embedding_hnsw_"
@@ -71,6 +75,20 @@ def drop_vector_indexes(conn: Connection) -> None:
 
 # The tables `compact` rewrites: the chunks and their narrow BM25 copy (migration 0005).
 COMPACTED = ("chunks", "chunk_terms")
+
+
+def lock_model_registration(conn: Connection) -> None:
+    """Serialise the first writers that record the embedding model, until the transaction ends."""
+    conn.execute(text("SELECT pg_advisory_xact_lock(7428001)"))
+
+
+def count(conn: Connection, conversation_id: UUID | None = None) -> int:
+    """Chunks of one conversation, or of all."""
+    if conversation_id is None:
+        return conn.execute(text("SELECT count(*) FROM chunks")).scalar_one()
+    return conn.execute(
+        text("SELECT count(*) FROM chunks WHERE conversation_id = :id"), {"id": conversation_id}
+    ).scalar_one()
 
 
 def table_bytes(conn: Connection) -> int:
@@ -188,7 +206,7 @@ def insert(
     _copy_rows(conn, rows)
 
 
-def _filter_sql(namespace: str, filters: SearchFilters, conversation_id: UUID | None):
+def _filter_sql(namespace: str, filters: SearchFilters, conversation_id: UUID | None) -> tuple[str, dict[str, Any]]:
     """The WHERE clauses of a search's filters over chunks `c` (or chunk_terms), in
     psycopg's placeholder style (`_fetch`), and their parameters."""
     clauses = ["c.namespace = %(ns)s"]
@@ -246,8 +264,8 @@ def _fetch(conn: Connection, sql: str, params: dict) -> tuple[list[str], list[tu
 
     Search's statements bypass SQLAlchemy's `text()`: compiling the statement on
     every call and pgvector's `Vector` type formatting the query vector as text
-    cost ~1.5 ms of a 2.5 ms vector arm at 100k chunks (docs/PERFORMANCE.md).
-    Here vectors are sent in pgvector's binary format."""
+    would cost more than the vector arm's own execution. Here vectors are sent in
+    pgvector's binary format."""
     with _cursor(conn, sql) as cur:
         cur.execute(sql, params)  # always a SELECT
         return [d.name for d in cur.description], cur.fetchall()
@@ -261,7 +279,7 @@ def _cursor(conn: Connection, sql: str) -> Iterator[Any]:
     import psycopg
     from sqlalchemy.exc import DBAPIError
 
-    raw = conn.connection.driver_connection
+    raw = cast("psycopg.Connection[Any]", conn.connection.driver_connection)  # the engine's driver is psycopg
     try:
         _register_vector_types(raw, conn.connection.info)
         with raw.cursor() as cur:
@@ -275,7 +293,7 @@ def _cursor(conn: Connection, sql: str) -> Iterator[Any]:
 _CANDIDATE = "arm.rank, c.id, c.conversation_id, c.first_seq, c.last_seq, c.authors"
 
 
-def _candidates(conn: Connection, ranked_ids: str, params: dict, extra: str = "") -> list[dict]:
+def _candidates(conn: Connection, ranked_ids: str, params: dict[str, Any], extra: str = "") -> list[Candidate]:
     """The rows of an arm's ranked ids (a subquery selecting `id`, `rank`, and any
     `extra` columns of its own), best first."""
     keys, rows = _fetch(
@@ -283,20 +301,20 @@ def _candidates(conn: Connection, ranked_ids: str, params: dict, extra: str = ""
         f"SELECT {_CANDIDATE}{extra} FROM ({ranked_ids}) arm JOIN chunks c ON c.id = arm.id ORDER BY arm.rank",
         params,
     )
-    return [dict(zip(keys, row, strict=True)) for row in rows]
+    return [cast(Candidate, dict(zip(keys, row, strict=True))) for row in rows]
 
 
-def shown(conn: Connection, ids: Sequence[int]) -> dict[int, dict]:
+def shown(conn: Connection, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     """What a hit shows of the chunks `ids` (the fused top k), by chunk id.
 
     Reading these wide columns (text, message ids, the conversation's title)
-    for the ~120 candidates of both arms cost ~2 ms per arm at 100k chunks,
+    for the ~120 candidates of both arms would cost about as much as an arm,
     most of it in the client; the fused top k is all a search returns.
 
     Each chunk's conversation is looked up by its key (LATERAL, kept from being
-    flattened into a join by OFFSET 0): as a join, the planner hashed the whole
-    conversations table for ten rows (0.4 ms at 1,000 conversations, growing
-    with their number; 0.08 ms this way)."""
+    flattened into a join by OFFSET 0): as a join, the planner hashes the whole
+    conversations table for ten rows, a cost that grows with the number of
+    conversations."""
     keys, rows = _fetch(
         conn,
         """
@@ -320,7 +338,7 @@ def lexical_arm(
     conversation_id: UUID | None,
     top_k: int,
     candidate_budget: int,
-) -> list[dict]:
+) -> list[Candidate]:
     """The BM25 arm: the best-scoring chunks' rows, best first (`rank` 1, 2, ...).
 
     It scores the chunks that share a term with the query, found through the
@@ -371,15 +389,15 @@ def tune_vector_scan(conn: Connection, top_k: int) -> float:
 # graph under a filter that keeps a share s = M/N of the N chunks scans about
 # (arm depth)/s of them before the arm is full, so it costs in proportion to N/M.
 # The two meet at M = sqrt(EXACT_RANKING_K * N) matches that lie together (a time
-# range). Measured where they meet (benchmarks, time filters): 7,500 matches of
-# 100k chunks (K ~ 560) and ~32,000 of 1M (K ~ 1,050); the smaller K keeps exact
-# ranking to where it won at both.
+# range). With time filters they meet near K ~ 560 at 100k chunks and K ~ 1,050 at
+# 1M (docs/design/exact-vs-graph-ranking.md); 600 keeps exact ranking to where it
+# wins at both sizes.
 EXACT_RANKING_K = 600
-# What reading one such match costs in the planner's units: 1.6-1.9 for time
-# ranges at 100k and 1M chunks. Matches scattered one to a page (an author's
-# turns) cost ~3.1 each, and at 1M they were no faster to rank exactly than
-# through the graph (92-212 vs 111-121 ms for 18,500 of them): comparing the
-# planner's cost rather than its row count leaves those to the graph.
+# What reading one match that lies with the others (a time range) costs in the
+# planner's units, about 1.6-1.9. Matches scattered one to a page (an author's
+# turns) cost ~3.1 each and are no faster to rank exactly than through the graph
+# at 1M chunks: comparing the planner's cost rather than its row count leaves
+# those to the graph.
 MATCH_COST = 2.0
 
 
@@ -391,9 +409,9 @@ def ranks_exactly(
     reading sqrt(EXACT_RANKING_K * table_rows) matches that lie together (above).
 
     PostgreSQL's planner makes this choice itself, but it prices the graph walk
-    as if a filter cost it nothing: at 1M chunks it walked the graph for the last
-    1% of time (208 ms) where ranking the 9,700 matches took 20 ms. Its own
-    estimate (EXPLAIN: planning only, ~0.5 ms) gives the cost of reading the
+    as if a filter cost it nothing: for a narrow time range at 1M chunks it walks
+    the graph at about ten times the cost of ranking the matches exactly. Its own
+    estimate (EXPLAIN: planning only, well under a millisecond) gives the cost of reading the
     matches and the plan that finds them; `table_rows` is the table's row count
     as of its last ANALYZE (`tune_vector_scan`), and without one the planner
     decides. So it does for unfiltered and single-conversation searches, and
@@ -424,7 +442,7 @@ def vector_arm(
     conversation_id: UUID | None,
     top_k: int,
     exact: bool = False,
-) -> list[dict]:
+) -> list[Candidate]:
     """The vector arm (HNSW, cosine): the nearest chunks' rows, best first (`rank` 1, 2, ...).
 
     Filters sit inside its WHERE clause; with pgvector's iterative index scans
@@ -482,12 +500,12 @@ def _copy_rows(conn: Connection, rows: list[tuple]) -> None:
             copy.write_row(row)
 
 
-def _register_vector_types(connection, connection_info: dict) -> None:
+def _register_vector_types(connection: psycopg.Connection[Any], connection_info: dict[str, Any]) -> None:
     """pgvector's dumpers (numpy arrays → vector, SparseVector → sparsevec; binary
     when psycopg may choose), registered once per pooled connection. Only dumpers:
     values SQLAlchemy binds through its `Vector` type are already text, and
     vectors read back keep the loaders SQLAlchemy expects. Registering them on
-    each cursor instead cost ~0.4 ms a statement."""
+    each cursor instead would add catalog lookups to every statement."""
     if connection_info.get("pgvector_dumpers"):
         return
     from pgvector.psycopg.sparsevec import SparseVectorBinaryDumper, SparseVectorDumper
@@ -499,6 +517,8 @@ def _register_vector_types(connection, connection_info: dict) -> None:
         ("sparsevec", SparseVector, (SparseVectorDumper, SparseVectorBinaryDumper)),
     ):
         info = TypeInfo.fetch(connection, name)
+        if info is None:
+            raise RuntimeError(f"the {name} type is missing: the pgvector extension is not installed")
         info.register(connection)  # COPY's set_types finds the type by name
         for dumper in dumpers:  # the binary one last: psycopg's default choice
             connection.adapters.register_dumper(python_type, type("", (dumper,), {"oid": info.oid}))

@@ -6,13 +6,44 @@ import json
 import re
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict, cast
 from uuid import UUID
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from mcp_rag.chunking import Turn
+
+
+class ConversationRow(TypedDict):
+    """A conversation as the store returns it (the columns of _SUMMARY_COLUMNS)."""
+
+    id: UUID
+    external_id: str
+    namespace: str
+    title: str | None
+    source: str | None
+    url: str | None
+    participants: list[str]
+    metadata: dict[str, Any]
+    started_at: datetime | None
+    ended_at: datetime | None
+    message_count: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class MessageRow(TypedDict):
+    """A stored message, `id` being the caller's message id."""
+
+    id: str
+    seq: int
+    author: str | None
+    role: str | None
+    content: str
+    timestamp: datetime | None
+    metadata: dict[str, Any]
+
 
 _SUMMARY_COLUMNS = """
     id, external_id, namespace, title, source, url, participants, metadata,
@@ -44,16 +75,17 @@ def find_id(conn: Connection, namespace: str, ref: str) -> UUID | None:
     return row[0] if row else None
 
 
-def summary(conn: Connection, conversation_id: UUID) -> dict[str, Any] | None:
+def summary(conn: Connection, conversation_id: UUID) -> ConversationRow:
+    """The conversation with this id, which must exist (callers found it in the same transaction)."""
     row = (
         conn.execute(
             text(f"SELECT {_SUMMARY_COLUMNS} FROM conversations WHERE id = :id"),
             {"id": conversation_id},
         )
         .mappings()
-        .first()
+        .one()
     )
-    return dict(row) if row else None
+    return cast(ConversationRow, dict(row))
 
 
 def existing_message_ids(conn: Connection, conversation_id: UUID) -> set[str]:
@@ -161,7 +193,7 @@ def turns_from(conn: Connection, conversation_id: UUID, first_seq: int) -> list[
     return [Turn(*r) for r in rows]
 
 
-def messages_page(conn: Connection, conversation_id: UUID, offset: int, limit: int) -> list[dict]:
+def messages_page(conn: Connection, conversation_id: UUID, offset: int, limit: int) -> list[MessageRow]:
     rows = conn.execute(
         text(
             """
@@ -171,7 +203,7 @@ def messages_page(conn: Connection, conversation_id: UUID, offset: int, limit: i
         ),
         {"id": conversation_id, "offset": offset, "limit": limit},
     ).mappings()
-    return [dict(r) for r in rows]
+    return [cast(MessageRow, dict(r)) for r in rows]
 
 
 def list_page(
@@ -182,7 +214,7 @@ def list_page(
     source: str | None,
     title_contains: str | None,
     authors: Sequence[str] | None = None,
-) -> list[dict]:
+) -> list[ConversationRow]:
     clauses = ["namespace = :ns"]
     params: dict[str, Any] = {"ns": namespace, "limit": limit}
     if after is not None:
@@ -205,7 +237,7 @@ def list_page(
         ),
         params,
     ).mappings()
-    return [dict(r) for r in rows]
+    return [cast(ConversationRow, dict(r)) for r in rows]
 
 
 def turns_by_ids(conn: Connection, conversation_id: UUID, external_ids: Sequence[str]) -> list[Turn]:

@@ -1,19 +1,76 @@
-"""Database engine: embedded or DATABASE_URL, pooled, migrated on demand."""
+"""Database engine: embedded or DATABASE_URL, pooled, migrated on demand; and the one
+place where database failures become core errors (`mapped_errors`)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from mcp_rag.config import Settings
-from mcp_rag.errors import ConfigError
+from mcp_rag.errors import ConfigError, Conflict, Invalid, Unavailable
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+CONTENTION = ("40P01", "40001")  # deadlock detected, serialization failure
+
+
+class Database(Protocol):
+    """What use cases need of the database: connections whose failures arrive as core errors.
+    The service provides it; use cases take it instead of the service itself."""
+
+    def transaction(self, read_only: bool = False) -> AbstractContextManager[Connection]: ...
+
+    def connection(self) -> AbstractContextManager[Connection]: ...
+
+
+def is_contention(exc: BaseException | None) -> bool:
+    """A deadlock or serialization failure: the transaction was rolled back whole and may be rerun."""
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in CONTENTION
+
+
+def core_error(exc: DBAPIError, revive: Callable[[], None] | None = None) -> Exception:
+    """The core error a database failure means, or `exc` itself when it means none (a bug).
+    `revive` is called when the server is unreachable (it restarts a killed embedded one)."""
+    if is_contention(exc):  # checked first: SQLAlchemy files these under OperationalError
+        return Conflict("concurrent writes collided; retry the request")
+    if isinstance(exc, (OperationalError, InterfaceError)) or exc.connection_invalidated:
+        if revive is not None:
+            revive()
+        return Unavailable("database unreachable")
+    sqlstate = getattr(exc.orig, "sqlstate", "") or ""
+    if sqlstate.startswith("22"):  # data exception: bad value for the column
+        return Invalid(f"value not storable: {str(exc.orig).splitlines()[0]}")
+    if sqlstate.startswith("23"):
+        return Conflict("conflicting write; retry the request")
+    return exc
+
+
+@contextmanager
+def mapped_errors(revive: Callable[[], None] | None = None) -> Iterator[None]:
+    """Database failures inside become core errors (`core_error`): a dead database is
+    Unavailable, never a 500, for every door alike."""
+    try:
+        yield
+    except DBAPIError as exc:
+        mapped = core_error(exc, revive)
+        if mapped is exc:
+            raise
+        raise mapped from exc
+
+
+def ping(conn: Connection) -> None:
+    conn.execute(text("SELECT 1"))
 
 
 def database_url(settings: Settings) -> str:
@@ -51,7 +108,7 @@ def make_engine(url: str, pool_size: int = 16) -> Engine:
     )
 
 
-def alembic_config(url: str):
+def alembic_config(url: str) -> Config:
     from alembic.config import Config
 
     cfg = Config()
@@ -83,4 +140,7 @@ def current_revision(engine: Engine) -> str | None:
 def head_revision() -> str:
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory.from_config(alembic_config("postgresql://x")).get_current_head()
+    head = ScriptDirectory.from_config(alembic_config("postgresql://x")).get_current_head()
+    if head is None:
+        raise RuntimeError(f"no migrations in {MIGRATIONS}")
+    return head

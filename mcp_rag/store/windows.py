@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from mcp_rag.models import SearchFilters
 from mcp_rag.search import bm25, terms, windows
+from mcp_rag.search.candidates import Candidate
 from mcp_rag.store import chunks as chunk_sql
 
 
@@ -126,7 +127,7 @@ def turns(
     namespace: str,
     filters: SearchFilters,
     conversation_id: UUID | None,
-) -> list[dict]:
+) -> list[Candidate]:
     """The window arm's ranked turns: the chunks inside the hit windows (conversation,
     first seq; best first, windows.fuse) that pass the filters, with their window's rank and cosine distance
     to the query, resolved by windows.resolve. One statement: the hits are sent as

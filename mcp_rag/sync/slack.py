@@ -36,7 +36,8 @@ if TYPE_CHECKING:
     from slack_sdk import WebClient
 
     from mcp_rag.config import Settings
-    from mcp_rag.service import Service
+    from mcp_rag.importers.run import Ingest
+    from mcp_rag.store.db import Database
 
 log = logging.getLogger(__name__)
 SOURCE = "slack"
@@ -67,28 +68,39 @@ def client(settings: Settings) -> WebClient:
     return web
 
 
-def sync(service: Service, channels: list[str], namespace: str, keep_noise: bool = False) -> list[SyncResult]:
-    api = _Api(client(service.settings))
+def sync(
+    database: Database,
+    ingest: Ingest,
+    settings: Settings,
+    channels: list[str],
+    namespace: str,
+    keep_noise: bool = False,
+) -> list[SyncResult]:
+    """Each channel's new messages since its cursor, stored with `ingest`; the cursors are kept
+    in `database` (its transactions turn a dead database into Unavailable)."""
+    api = _Api(client(settings))
     results = []
     for channel in channels:
         result = SyncResult(channel=channel)
         try:
-            _sync_channel(service, api, result, namespace, keep_noise)
+            _sync_channel(database, ingest, api, result, namespace, keep_noise)
         except McpRagError as exc:
             result.failed = f"{exc.title}: {exc}"
         results.append(result)
     return results
 
 
-def _sync_channel(service: Service, api: _Api, result: SyncResult, namespace: str, keep_noise: bool) -> None:
-    with service.engine.begin() as conn:
+def _sync_channel(
+    database: Database, ingest: Ingest, api: _Api, result: SyncResult, namespace: str, keep_noise: bool
+) -> None:
+    with database.transaction() as conn:
         result.cursor = sync_cursors.get(conn, namespace, SOURCE, result.channel)
     info = api.call("conversations_info", channel=result.channel).get("channel") or {}
     channel = Channel(result.channel, info.get("name") or result.channel)
     result.name = channel.name
     people = People(lookup=api.user)
     report = FileImport(name=f"#{channel.name}", format=SOURCE)
-    recorder = Recorder(service, namespace, report, Meter(), Progress(0, 0), None)
+    recorder = Recorder(ingest, namespace, report, Meter(), Progress(0, 0), None)
     top = sorted(api.history(result.channel, result.cursor), key=lambda m: float(m["ts"]))
     for _, day in itertools.groupby(top, key=lambda m: f"{ts_time(m['ts']):%Y-%m-%d}"):
         batch = list(day)
@@ -99,7 +111,7 @@ def _sync_channel(service: Service, api: _Api, result: SyncResult, namespace: st
             replies = api.replies(result.channel, ts)
             recorder.consume(conversations(channel, _located(channel, replies), people, keep_noise))
         # Every conversation of the batch is committed (or reported as a bad record): now the cursor may move.
-        with service.engine.begin() as conn:
+        with database.transaction() as conn:
             sync_cursors.put(conn, namespace, SOURCE, result.channel, batch[-1]["ts"])
         result.cursor = batch[-1]["ts"]
         result.batches += 1

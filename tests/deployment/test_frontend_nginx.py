@@ -81,7 +81,7 @@ def frontend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60  # generous: a loaded machine starts nginx slowly
         while True:
             try:
                 urllib.request.urlopen(f"{base}/healthz", timeout=1)

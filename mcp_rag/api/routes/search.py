@@ -14,7 +14,7 @@ router = APIRouter(prefix="/v1", tags=["search"])
 
 # The search endpoints are `async def` and send the search itself to a worker thread:
 # FastAPI validates a plain `def` endpoint's result on a second worker thread, one more
-# hop per request (docs/PERFORMANCE.md).
+# hop per request.
 @router.post("/search", response_model=SearchResult)
 async def search(
     body: SearchRequest,

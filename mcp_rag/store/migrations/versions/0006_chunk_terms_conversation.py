@@ -4,9 +4,9 @@ A search inside one conversation scores BM25 exactly over that conversation's
 chunks, however common the query's words are in the whole namespace
 (mcp_rag/store/chunks.py, `lexical_arm`). With this index PostgreSQL finds
 them by conversation (a BitmapAnd with the terms' GIN index) instead of
-reading every chunk in the namespace that shares a term and filtering: at
-100k chunks, a warm median of 1.6 ms instead of 8.5 ms, and the gap grows with
-the namespace (docs/PERFORMANCE.md).
+reading every chunk in the namespace that shares a term and filtering, so the
+cost grows with the conversation, not the namespace
+(docs/design/bm25-in-postgresql.md).
 
 Revision ID: 0006
 Revises: 0005

@@ -9,8 +9,6 @@ ranks exactly, such as one author, and searches inside a conversation) then
 read a TOAST index entry and a TOAST page besides the row. With MAIN,
 PostgreSQL compresses or moves the text out of line first and the embedding
 stays in the row; the text is read for the ten hits a search returns only.
-At 100k chunks the vector arm filtered by one author went from 16.2 to 9.0 ms
-(docs/PERFORMANCE.md).
 
 Only rows written from now on take the new layout: rewriting the existing ones
 rebuilds every index on chunks, the HNSW graph too, under an exclusive lock

@@ -4,9 +4,8 @@ A search filtered by a time or an author ranks the chunks that match exactly
 when that is cheaper than walking the HNSW graph (mcp_rag/store/chunks.py,
 `ranks_exactly`). Exact ranking needs the matches
 found through an index: `until` has (namespace, started_at) since 0001 and an
-author the GIN index on authors; `since` compares `ended_at`, which had none.
-At 100k chunks, the last 5% of time ranked exactly through this index took a
-median 9.0 ms against 24.3 ms through HNSW (docs/PERFORMANCE.md).
+author the GIN index on authors; `since` compares `ended_at`, which had none
+(docs/design/exact-vs-graph-ranking.md).
 
 Revision ID: 0008
 Revises: 0007

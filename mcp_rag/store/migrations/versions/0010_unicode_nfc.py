@@ -29,6 +29,7 @@ import sys
 
 from alembic import op
 from sqlalchemy import text
+from sqlalchemy.engine import Connection
 
 revision = "0010"
 down_revision = "0009"
@@ -102,7 +103,7 @@ def upgrade() -> None:
         )
 
 
-def _rewrite_chunks(conn) -> None:
+def _rewrite_chunks(conn: Connection) -> None:
     from mcp_rag.search import bm25, terms
 
     arrays = " OR ".join(
@@ -147,7 +148,7 @@ def _sparse(weights: dict[int, float]) -> str:
     return "{" + ",".join(f"{t + 1}:{w}" for t, w in sorted(weights.items())) + "}/" + str(terms.SPACE)
 
 
-def _swap_chunks(conn) -> None:
+def _swap_chunks(conn: Connection) -> None:
     """Replace the chunks held in the temp table `redo` by its rows (the triggers see a delete and an insert)."""
     conn.execute(text("DELETE FROM chunks WHERE id IN (SELECT id FROM redo)"))
     conn.execute(text("INSERT INTO chunks SELECT * FROM redo"))
