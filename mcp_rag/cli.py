@@ -101,6 +101,7 @@ def serve(
     tracing.configure(settings.otel_endpoint)
     _check_port(settings.host, settings.port)
     service = Service(settings)
+    _wait_for_database(service, settings.db_wait_seconds)
     if settings.host not in LOOPBACK:
         if not auth.tokens_exist(service):
             if not settings.insecure:
@@ -124,6 +125,16 @@ def serve(
         log_level=settings.log_level.lower(),
         log_config=None,
     )
+
+
+def _wait_for_database(service, seconds: float) -> None:
+    from mcp_rag.errors import Unavailable
+    from mcp_rag.startup import wait_for_database
+
+    try:
+        wait_for_database(service, seconds)
+    except Unavailable as exc:
+        raise _fail(f"{exc} (MCP_RAG_DB_WAIT_SECONDS={seconds:g})", EXIT_UNAVAILABLE) from None
 
 
 def _check_port(host: str, port: int) -> None:

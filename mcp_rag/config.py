@@ -100,6 +100,9 @@ class Settings(BaseSettings):
         description="shared_buffers of the embedded PostgreSQL (e.g. 256MB, 2GB), applied from its next start",
     )
     auto_migrate: bool = True
+    db_wait_seconds: float = Field(
+        120, ge=0, description="How long `serve` waits, with back-off, for the database and its schema at start"
+    )
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
