@@ -140,7 +140,7 @@ command -v alembic >/dev/null || die "alembic not found on PATH (activate the mc
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/run-migrations.XXXXXX")
 chmod 700 "$WORK"
 MAINT_PID=""
-# shellcheck disable=SC2317 # called from the EXIT trap
+# shellcheck disable=SC2317,SC2329 # called from the EXIT trap
 cleanup() {
   end_maintenance
   rm -rf "$WORK"
@@ -181,7 +181,7 @@ start_maintenance() {
   done
 }
 
-# shellcheck disable=SC2317 # called from the EXIT trap
+# shellcheck disable=SC2317,SC2329 # called from the EXIT trap
 end_maintenance() {
   [[ -n "$MAINT_PID" ]] || return 0
   exec 9>&- # psql reads EOF, ends its session, and the lock goes with it
