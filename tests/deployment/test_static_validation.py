@@ -358,3 +358,18 @@ def test_release_render_refuses_blue_green_without_the_live_colour():
         ]
     )
     assert result.returncode != 0 and "--live" in result.stderr
+
+
+def test_cd_deploys_ci_digests_through_the_gate_and_never_builds():
+    cd = yaml.safe_load((REPO / ".github" / "workflows" / "cd-deploy.yml").read_text())
+    text = (REPO / ".github" / "workflows" / "cd-deploy.yml").read_text()
+    assert "docker/build-push-action" not in text  # promotes, never rebuilds
+    steps = cd["jobs"]["release"]["steps"]
+    runs = [s.get("run", "") for s in steps]
+    gate = next(i for i, r in enumerate(runs) if "release-gate.sh" in r)
+    download = next(i for i, s in enumerate(steps) if s.get("uses", "").startswith("actions/download-artifact"))
+    assert gate < download and steps[download]["with"]["run-id"] == "${{ steps.gate.outputs.run_id }}"
+    (deploy_step,) = [s for s in cd["jobs"]["deploy"]["steps"] if "deploy.sh" in s.get("run", "")]
+    assert deploy_step["env"]["BACKEND_IMAGE"] == "${{ needs.release.outputs.backend_image }}"
+    ci = (REPO / ".github" / "workflows" / "ci.yml").read_text()
+    assert "image-digest-" in ci and "sarif_gate.py" in ci and "test:coverage" in ci
