@@ -71,7 +71,7 @@ pg_bin_dir() {
 
 libpq_url() {
   local url=${DATABASE_URL:-${MCP_RAG_DATABASE_URL:-}}
-  if [[ -z "$url" && -n "${DB_HOST:-}" ]]; then
+  if [[ -z "$url" && -v DB_HOST ]]; then # an empty DB_HOST: libpq's default (PGHOST, the socket)
     url=$("$PYTHON" -c '
 import os
 from urllib.parse import quote

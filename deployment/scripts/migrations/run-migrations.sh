@@ -93,7 +93,7 @@ done
 # ---------------------------------------------------------------- database URL
 database_url() {
   local url=${DATABASE_URL:-${MCP_RAG_DATABASE_URL:-}}
-  if [[ -z "$url" && -n "${DB_HOST:-}" ]]; then
+  if [[ -z "$url" && -v DB_HOST ]]; then # an empty DB_HOST: libpq's default (PGHOST, the socket)
     # Same shape as config/staging.yaml, with the credentials URL-quoted.
     url=$("$PYTHON" - <<'PY'
 import os
