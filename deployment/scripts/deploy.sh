@@ -20,7 +20,8 @@ Rolling (dev, staging):
      registration. A failure stops here: no pod was replaced.
   4. rollout of the backend and the frontend
   5. smoke tests (smoke-tests.sh) with the smoke-test token
-  6. verification in Prometheus (verify-deploy.sh), when PROMETHEUS_URL is set
+  6. verification in Prometheus (verify-deploy.sh), when PROMETHEUS_URL is
+     set: error rate and p95 (no minimum traffic unless VERIFY_MIN_RPS is set)
   A failure in 4-6 rolls back each deployment whose revision changed, to the
   revision it had (rollback.sh -r); a deployment that did not change is left.
 
@@ -165,7 +166,12 @@ verify() {
     return 0
   fi
   step "verification in Prometheus${1:+ ($1)}"
-  bash "$HERE/verify-deploy.sh" -n "$NAMESPACE" ${1:+-c "$1"}
+  if [[ -z "$1" ]]; then
+    # dev and staging may see no traffic but the smoke tests': only errors and latency are judged.
+    VERIFY_MIN_RPS=${VERIFY_MIN_RPS:-0} bash "$HERE/verify-deploy.sh" -n "$NAMESPACE"
+  else
+    bash "$HERE/verify-deploy.sh" -n "$NAMESPACE" -c "$1"
+  fi
 }
 
 # rollback_if_changed DEPLOYMENT REVISION_BEFORE [CONTAINER]

@@ -7,11 +7,14 @@ usage() {
   cat <<'EOF_USAGE'
 Usage: verify-deploy.sh -n NAMESPACE [-c blue|green] [-h|--help]
 
-For VERIFY_DURATION seconds, every VERIFY_INTERVAL seconds, asks Prometheus
+After VERIFY_SETTLE seconds (default 60: two scrapes, so that the release's
+pods are in the data), for VERIFY_DURATION seconds, every VERIFY_INTERVAL
+seconds, asks Prometheus
 (PROMETHEUS_URL, HTTP API /api/v1/query) about the backend pods of NAMESPACE
 (of one colour with -c) over the last VERIFY_WINDOW:
 
-  traffic     requests per second            must be >= VERIFY_MIN_RPS (0.01)
+  traffic     requests per second            must be >= VERIFY_MIN_RPS (0.01;
+                                             no data counts as 0)
   error rate  5xx share of those requests    must be <= VERIFY_MAX_ERROR_RATE (0.01)
   p95         95th percentile latency, s     must be <= VERIFY_MAX_P95 (0.5; /mcp excluded)
 
@@ -26,6 +29,7 @@ EOF_USAGE
 
 NAMESPACE=""
 COLOUR=""
+VERIFY_SETTLE=${VERIFY_SETTLE:-60}
 VERIFY_DURATION=${VERIFY_DURATION:-300}
 VERIFY_INTERVAL=${VERIFY_INTERVAL:-30}
 VERIFY_WINDOW=${VERIFY_WINDOW:-2m}
@@ -47,7 +51,9 @@ while [[ $# -gt 0 ]]; do
 done
 [[ -n "$NAMESPACE" ]] || usage_error "-n NAMESPACE is required"
 [[ -n "${PROMETHEUS_URL:-}" ]] || usage_error "PROMETHEUS_URL is required"
-[[ "$VERIFY_DURATION" =~ ^[0-9]+$ && "$VERIFY_INTERVAL" =~ ^[0-9]+$ ]] || usage_error "VERIFY_DURATION and VERIFY_INTERVAL are seconds"
+for n in "$VERIFY_SETTLE" "$VERIFY_DURATION" "$VERIFY_INTERVAL"; do
+  [[ "$n" =~ ^[0-9]+$ ]] || usage_error "VERIFY_SETTLE, VERIFY_DURATION and VERIFY_INTERVAL are seconds"
+done
 
 pods="mcp-backend-${COLOUR:+$COLOUR-}.*"
 sel="namespace=\"$NAMESPACE\", pod=~\"$pods\""
@@ -69,7 +75,12 @@ print(result[0]["value"][1] if result else "NaN")'
 
 # above A B: true when number A > number B (NaN is never above anything).
 above() { python3 -c 'import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); sys.exit(0 if a > b else 1)' "$1" "$2"; }
+# below A B: true when number A < number B, NaN counting as 0.
+below() {
+  python3 -c 'import math, sys; a, b = float(sys.argv[1]), float(sys.argv[2]); sys.exit(0 if (0.0 if math.isnan(a) else a) < b else 1)' "$1" "$2"
+}
 
+sleep "$VERIFY_SETTLE"
 log "watching $pods in $NAMESPACE for ${VERIFY_DURATION}s (max error rate $VERIFY_MAX_ERROR_RATE, max p95 ${VERIFY_MAX_P95}s, min ${VERIFY_MIN_RPS} req/s)"
 end=$((SECONDS + VERIFY_DURATION))
 while :; do
@@ -77,7 +88,7 @@ while :; do
   errors=$(query "$ERRORS") || { log "FAIL: Prometheus did not answer"; exit 1; }
   p95=$(query "$P95") || { log "FAIL: Prometheus did not answer"; exit 1; }
   log "traffic ${rps} req/s, error rate ${errors}, p95 ${p95}s"
-  if ! above "$rps" "$VERIFY_MIN_RPS" && [[ "$rps" != "$VERIFY_MIN_RPS" ]]; then
+  if below "$rps" "$VERIFY_MIN_RPS"; then
     log "FAIL: traffic ${rps} req/s is below ${VERIFY_MIN_RPS}: the release gets no requests"
     exit 1
   fi

@@ -95,6 +95,7 @@ def deploy(env: str, calls: Path, tmp_path: Path, prometheus: Prometheus | None,
         "RELEASE_ID": "r1",
         "PORT_FORWARD_WAIT": "0",
         "VERIFY_DURATION": "0",
+        "VERIFY_SETTLE": "0",
         "ROLLBACK_TIMEOUT": "5s",
         "SKIP_HEALTH_CHECK": "true",
     }
@@ -192,19 +193,19 @@ def test_no_rollout_undo_when_the_apply_created_no_new_revision(calls: Path, tmp
 
 
 @pytest.mark.parametrize(
-    ("metric", "value", "reason"),
+    ("metric", "value", "reason", "extra"),
     [
-        ("errors", "0.2", "error rate 0.2 is above 0.01"),
-        ("p95", "2.5", "p95 latency 2.5s is above 0.5s"),
-        ("traffic", None, "below 0.01"),
+        ("errors", "0.2", "error rate 0.2 is above 0.01", {}),
+        ("p95", "2.5", "p95 latency 2.5s is above 0.5s", {}),
+        ("traffic", None, "below 0.01", {"VERIFY_MIN_RPS": "0.01"}),
     ],
 )
 def test_prometheus_breach_after_the_rollout_rolls_back(
-    calls: Path, tmp_path: Path, prometheus: Prometheus, metric: str, value: str | None, reason: str
+    calls: Path, tmp_path: Path, prometheus: Prometheus, metric: str, value: str | None, reason: str, extra: dict
 ):
     prometheus.values[metric] = value
 
-    code, log, lines = deploy("staging", calls, tmp_path, prometheus)
+    code, log, lines = deploy("staging", calls, tmp_path, prometheus, **extra)
 
     assert code == 1, log
     assert reason in log
@@ -288,6 +289,23 @@ def test_blue_green_breach_after_the_switch_switches_back_and_rolls_the_frontend
         '"version":"blue"',
         "rollout undo deployment/mcp-frontend --to-revision=7",
     )
+
+
+def test_a_quiet_staging_without_traffic_passes(calls: Path, tmp_path: Path, prometheus: Prometheus):
+    prometheus.values["traffic"] = None  # no series at all: only the smoke tests came by
+
+    code, log, _ = deploy("staging", calls, tmp_path, prometheus)
+
+    assert code == 0, log
+
+
+def test_a_new_production_colour_without_traffic_is_switched_back(calls: Path, tmp_path: Path, prometheus):
+    prometheus.values["traffic"] = None
+
+    code, log, lines = deploy("production", calls, tmp_path, prometheus)
+
+    assert code == 1 and "the release gets no requests" in log
+    assert_in_order(lines, '"version":"green"', "prometheus traffic", '"version":"blue"')
 
 
 def test_blue_green_without_prometheus_is_refused_before_any_change(calls: Path, tmp_path: Path):
