@@ -32,7 +32,7 @@ Environment
   HEALTH_PATH        in-pod health path (default: /health), on port HEALTH_PORT (8000)
   SKIP_HEALTH_CHECK  true to skip the health check (e.g. for the frontend)
   SLACK_WEBHOOK_URL  post the outcome to this Slack incoming webhook
-  NOTIFY_EMAIL       mail the outcome to this address (needs `mail` or `sendmail`)
+  NOTIFY_EMAIL       mail the outcome there, through SMTP_URL (see notify.sh)
 
 Exit status: 0 rolled back and healthy; 1 rollback or verification failed;
 2 usage error; 4 cancelled at the prompt.
@@ -45,6 +45,7 @@ REVISION=""
 CONTAINER=backend
 INTERACTIVE=false
 ROLLBACK_TIMEOUT=${ROLLBACK_TIMEOUT:-300s}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 HEALTH_PATH=${HEALTH_PATH:-/health}
 HEALTH_PORT=${HEALTH_PORT:-8000}
 
@@ -97,23 +98,8 @@ fi
 
 notify() {
   local status=$1 message=$2
-  if [[ -n "${SLACK_WEBHOOK_URL:-}" ]]; then
-    local payload
-    payload=$(printf '{"text": "%s rollback of %s in %s: %s"}' "$status" "$DEPLOYMENT" "$NAMESPACE" "${message//\"/\'}")
-    curl -fsS --max-time 10 -X POST -H 'Content-Type: application/json' -d "$payload" "$SLACK_WEBHOOK_URL" >/dev/null ||
-      log "warning: Slack notification failed"
-  fi
-  if [[ -n "${NOTIFY_EMAIL:-}" ]]; then
-    local subject="[mcp-rag] $status: rollback of $DEPLOYMENT in $NAMESPACE"
-    if command -v mail >/dev/null; then
-      printf '%s\n' "$message" | mail -s "$subject" "$NOTIFY_EMAIL" || log "warning: email notification failed"
-    elif command -v sendmail >/dev/null; then
-      printf 'Subject: %s\nTo: %s\n\n%s\n' "$subject" "$NOTIFY_EMAIL" "$message" | sendmail -t ||
-        log "warning: email notification failed"
-    else
-      log "warning: NOTIFY_EMAIL is set but neither mail nor sendmail is installed"
-    fi
-  fi
+  bash "$HERE/notify.sh" "$status rollback of $DEPLOYMENT in $NAMESPACE: $message" ||
+    log "warning: a notification failed"
 }
 
 fail() {
