@@ -51,7 +51,7 @@ def install(engine: Engine) -> None:
     """Hold every write transaction on `engine` to the maintenance lock."""
     event.listen(engine, "before_cursor_execute", _guard)
     event.listen(engine, "commit", _release)
-    event.listen(engine, "rollback", _release)
+    event.listen(engine, "rollback", _release)  # also when a Connection closes with its transaction open
 
 
 def _guard(conn: Connection, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
@@ -71,4 +71,8 @@ def _guard(conn: Connection, cursor: Any, statement: str, parameters: Any, conte
 
 
 def _release(conn: Connection) -> None:
-    conn.info.pop(_HELD, None)
+    # An invalidated connection (the database went away) must not be touched here:
+    # reading its `info` would try to reconnect inside the failed transaction. Its
+    # DBAPI connection, and the flag with it, is discarded anyway.
+    if not conn.invalidated:
+        conn.info.pop(_HELD, None)
