@@ -24,7 +24,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 MCP_RAG = str(Path(sys.executable).with_name("mcp-rag"))
-REALTALK = ROOT.parent / "shared" / "data" / "realtalk"
+REALTALK = Path(os.environ.get("REALTALK") or ROOT.parent / "shared" / "data" / "realtalk")  # as `make eval`
 
 
 def load_average() -> float:

@@ -15,6 +15,7 @@ from mcp_rag import __version__
 from mcp_rag.api import problems
 from mcp_rag.api.middleware import Authenticate, BodyLimit, ObservedRequests, is_protected
 from mcp_rag.api.routes import ask, conversations, imports, ops, runbook, search, tokens
+from mcp_rag.api.sites import AllowedSites, CheckSite
 from mcp_rag.config import Settings
 from mcp_rag.mcp import build_server, mount_http
 from mcp_rag.service import Service
@@ -91,12 +92,16 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     app.include_router(tokens.router, responses=problems.RESPONSES)
     app.include_router(runbook.router, responses=problems.RESPONSES)
     app.include_router(imports.router, responses=problems.RESPONSES)
-    mount_http(app, mcp_server, settings.host)  # MCP over streamable HTTP at /mcp, before the UI's catch-all
+    mount_http(app, mcp_server)  # MCP over streamable HTTP at /mcp, before the UI's catch-all
     # Middleware: the last added runs first, so requests are observed (logged,
     # counted, given an id) even when the body limit or auth turns them away.
     open_allowed = settings.host in LOOPBACK or settings.insecure
     app.add_middleware(
-        Authenticate, service=service, open_allowed=open_allowed, rate_per_minute=settings.rate_limit_per_minute
+        Authenticate,
+        service=service,
+        open_allowed=open_allowed,
+        rate_per_minute=settings.rate_limit_per_minute,
+        failures_per_minute=settings.auth_failures_per_minute,
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, upload_max_bytes=settings.max_upload_bytes)
     if settings.cors_origins:
@@ -111,6 +116,9 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
             allow_headers=["authorization", "content-type", "x-request-id"],
             expose_headers=["x-request-id"],
         )
+    # Before CORS and everything else: a foreign Host or a cross-site write gets no further.
+    sites = AllowedSites(settings.host, settings.allowed_hosts, [*settings.allowed_origins, *settings.cors_origins])
+    app.add_middleware(CheckSite, sites=sites)
     app.add_middleware(ObservedRequests)
     root = ui_dir()
     if root is not None:

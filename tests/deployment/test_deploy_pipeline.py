@@ -248,7 +248,6 @@ def test_blue_green_migrates_before_the_switch_and_verifies_the_new_colour(
         "create -f " + str(tmp_path / "work" / "job.yaml"),
         "apply -f " + str(tmp_path / "work" / "workloads.yaml"),
         "rollout status deployment/mcp-backend-green",
-        "port-forward deployment/mcp-backend-green 18000:8000",
         "smoke http://127.0.0.1:18000",
         'patch service mcp-backend --type merge -p {"spec":{"selector":{"version":"green"}}}',
         f"set image deployment/mcp-frontend frontend={FRONTEND}",
@@ -256,6 +255,9 @@ def test_blue_green_migrates_before_the_switch_and_verifies_the_new_colour(
         "smoke production",
         "prometheus traffic",
     )
+    # The port-forward runs in the background: its call is logged after the rollout, before the switch.
+    assert_in_order(lines, "rollout status deployment/mcp-backend-green", "port-forward deployment/mcp-backend-green")
+    assert_in_order(lines, "port-forward deployment/mcp-backend-green 18000:8000", '"version":"green"')
     assert 'pod=~"mcp-backend-green-.*"' in lines[index(lines, "prometheus traffic")]
     # Nothing of the live colour was applied.
     for name in ("settings.yaml", "workloads.yaml"):
