@@ -14,7 +14,7 @@ from fastapi_offline import FastAPIOffline
 from mcp_rag import __version__
 from mcp_rag.api import problems
 from mcp_rag.api.middleware import Authenticate, BodyLimit, ObservedRequests, is_protected
-from mcp_rag.api.routes import ask, conversations, imports, ops, runbook, search, tokens
+from mcp_rag.api.routes import ask, conversations, imports, notes, ops, runbook, search, tokens
 from mcp_rag.api.sites import AllowedSites, CheckSite
 from mcp_rag.config import Settings
 from mcp_rag.mcp import build_server, mount_http
@@ -67,7 +67,7 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     """The whole HTTP surface. Without API tokens it runs open only when bound to
     loopback (or told `insecure`); `mcp-rag serve` refuses other addresses."""
     service = service or Service(settings)
-    mcp_server = build_server(lambda: service)
+    mcp_server = build_server(lambda: service, settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -92,6 +92,7 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     app.include_router(tokens.router, responses=problems.RESPONSES)
     app.include_router(runbook.router, responses=problems.RESPONSES)
     app.include_router(imports.router, responses=problems.RESPONSES)
+    app.include_router(notes.router, responses=problems.RESPONSES)
     mount_http(app, mcp_server)  # MCP over streamable HTTP at /mcp, before the UI's catch-all
     # Middleware: the last added runs first, so requests are observed (logged,
     # counted, given an id) even when the body limit or auth turns them away.
