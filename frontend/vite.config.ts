@@ -35,5 +35,13 @@ export default defineConfig({
     // One jsdom per worker instead of one per file: the suite runs in a third of the time.
     isolate: false,
     include: ["src/**/*.test.{ts,tsx}"],
+    // `npm run test:coverage` (CI): lcov for Codecov, and a floor the unit tests must keep.
+    coverage: {
+      provider: "v8",
+      reporter: ["text-summary", "lcov"],
+      include: ["src/**/*.{ts,tsx}"],
+      exclude: ["src/**/*.test.{ts,tsx}", "src/test/**", "src/main.tsx", "src/**/*.d.ts"],
+      thresholds: { lines: 85, statements: 85, functions: 80, branches: 75 },
+    },
   },
 });

@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 
 from mcp_rag.config import Settings
 from mcp_rag.errors import Conflict, Invalid, Unavailable
-from mcp_rag.store import db, maintenance
+from mcp_rag.store import db, upkeep
 
 TIMEOUT = 3600  # seconds; a dump of months of conversations still ends
 
@@ -85,7 +85,7 @@ def _run(args: list[str], env: dict[str, str], what: str) -> str:
 
 def _conversations(service: Target) -> int:
     with service.connection() as conn:
-        return maintenance.conversation_count(conn)
+        return upkeep.conversation_count(conn)
 
 
 def _check_archive(path: Path, env: dict[str, str]) -> None:
@@ -132,7 +132,7 @@ def restore(service: Target, path: Path, force: bool = False) -> BackupInfo:
         script = Path(work) / "restore.sql"
         _run([str(pg_bin() / "pg_restore"), "--no-owner", "-f", str(script), str(path)], env, "pg_restore")
         psql = [str(pg_bin() / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-d", url]
-        preamble = [arg for statement in maintenance.RESTORE_PREAMBLE for arg in ("-c", statement)]
+        preamble = [arg for statement in upkeep.RESTORE_PREAMBLE for arg in ("-c", statement)]
         _run([*psql, *preamble, "-f", str(script)], env, "restore")
     service.close()  # pooled connections may have cached plans for the dropped tables
     return BackupInfo(path, path.stat().st_size, _conversations(service))

@@ -27,6 +27,7 @@ from mcp_rag.models import AROUND_AFTER, AROUND_BEFORE, ConversationIn, SearchRe
 if TYPE_CHECKING:
     from mcp_rag.importers.run import Progress as ImportProgress
     from mcp_rag.models import Answer, AppliedFilters
+    from mcp_rag.service import Service
 
 app = typer.Typer(
     help="Conversation memory for AI assistants.",
@@ -108,6 +109,7 @@ def serve(
     tracing.configure(settings.otel_endpoint)
     _check_port(settings.host, settings.port)
     service = Service(settings)
+    _wait_for_database(service, settings.db_wait_seconds)
     if settings.host not in LOOPBACK:
         if not auth.tokens_exist(service):
             if not settings.insecure:
@@ -154,6 +156,16 @@ def _exit_on_sigterm(*_: Any) -> None:
 
 
 SHUTDOWN_GRACE_S = 5  # open streams (MCP sessions, answers) get this long; with PostgreSQL's stop, under 10 s
+
+
+def _wait_for_database(service: Service, seconds: float) -> None:
+    from mcp_rag.errors import Unavailable
+    from mcp_rag.startup import wait_for_database
+
+    try:
+        wait_for_database(service, seconds)
+    except Unavailable as exc:
+        raise _fail(f"{exc} (MCP_RAG_DB_WAIT_SECONDS={seconds:g})", EXIT_UNAVAILABLE) from None
 
 
 def _check_port(host: str, port: int) -> None:

@@ -13,6 +13,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 import platformdirs
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
@@ -20,11 +21,12 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 
 from mcp_rag.errors import ConfigError
 
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# ${VAR}, ${VAR:-default}; ${VAR|url} percent-quotes the value for a URL's user or password.
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(\|url)?(?::-([^}]*))?\}")
 
 
 def _interpolate(value: Any, where: str) -> Any:
-    """Replace ${VAR} and ${VAR:-default} in every string of a YAML tree."""
+    """Replace ${VAR}, ${VAR:-default} and ${VAR|url} in every string of a YAML tree."""
     if isinstance(value, dict):
         return {k: _interpolate(v, f"{where}.{k}") for k, v in value.items()}
     if isinstance(value, list):
@@ -33,9 +35,9 @@ def _interpolate(value: Any, where: str) -> Any:
         return value
 
     def replace(match: re.Match[str]) -> str:
-        name, default = match.group(1), match.group(2)
+        name, url, default = match.group(1), match.group(2), match.group(3)
         if name in os.environ:
-            return os.environ[name]
+            return quote(os.environ[name], safe="") if url else os.environ[name]
         if default is not None:
             return default
         raise ConfigError(f"{where}: environment variable {name} is not set")
@@ -100,6 +102,9 @@ class Settings(BaseSettings):
         description="shared_buffers of the embedded PostgreSQL (e.g. 256MB, 2GB), applied from its next start",
     )
     auto_migrate: bool = True
+    db_wait_seconds: float = Field(
+        120, ge=0, description="How long `serve` waits, with back-off, for the database and its schema at start"
+    )
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)

@@ -58,7 +58,7 @@ from mcp_rag.search import fusion, relevance, windows
 from mcp_rag.search.candidates import Candidate
 from mcp_rag.store import chunks as chunk_sql
 from mcp_rag.store import conversations as conv_sql
-from mcp_rag.store import db
+from mcp_rag.store import db, maintenance, schema_state
 from mcp_rag.store import tokens as token_sql
 from mcp_rag.store import windows as window_sql
 from mcp_rag.tracing import tracer
@@ -111,6 +111,7 @@ class Service:
                         self._migrate(url)
                     engine = db.make_engine(url, self.settings.db_pool_size)
                     metrics.instrument_engine(engine)
+                    maintenance.install(engine)
                     self._engine = engine
         return self._engine
 
@@ -837,9 +838,10 @@ class Service:
             log.warning("could not load the query model ahead of the first search: %s", exc)
 
     def ready(self) -> None:
-        """Raise Unavailable unless the database answers."""
+        """Raise Unavailable unless the database answers with a schema this release can serve."""
         with self.connection() as conn:
             db.ping(conn)
+        schema_state.require_compatible(self.engine)
 
 
 WRITE_ATTEMPTS = 5

@@ -67,3 +67,16 @@ def test_bad_database_url_is_a_config_error():
 
     with pytest.raises(ConfigError, match="DATABASE_URL"):
         database_url(load_settings(database_url="mysql://x/y"))
+
+
+@pytest.mark.parametrize("env", ["staging", "production"])
+def test_shipped_configs_quote_credentials_that_would_break_the_url(monkeypatch, env):
+    from sqlalchemy.engine import make_url
+
+    monkeypatch.setenv("MCP_RAG_CONFIG_DIR", "config")
+    monkeypatch.setenv("MCP_RAG_ENV", env)
+    for var, value in {"DB_USER": "app@corp", "DB_PASSWORD": "p@ss:w/rd#?%", "DB_HOST": "db.internal"}.items():
+        monkeypatch.setenv(var, value)
+    url = make_url(load_settings().database_url)
+    got = (url.username, url.password, url.host, url.database)
+    assert got == ("app@corp", "p@ss:w/rd#?%", "db.internal", "mcp_rag")

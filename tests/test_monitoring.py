@@ -93,3 +93,13 @@ def test_every_metric_the_dashboard_and_alerts_use_is_one_we_export():
     assert used, "no mcp-rag metric referenced"
     missing = sorted(name for name in used if name not in known)
     assert missing == [], f"referenced but not exported: {missing}"
+
+
+def test_every_alert_is_made_to_fire_by_the_promtool_unit_tests():
+    import yaml
+
+    rules = yaml.safe_load((MONITORING / "alerts.yml").read_text())
+    alerts = {r["alert"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
+    tests = yaml.safe_load((MONITORING / "alerts.test.yml").read_text())["tests"]
+    fired = {c["alertname"] for t in tests for c in t.get("alert_rule_test", []) if c.get("exp_alerts")}
+    assert alerts - fired == set(), "alerts no promtool test makes fire"

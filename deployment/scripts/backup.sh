@@ -5,11 +5,13 @@ shopt -s inherit_errexit
 
 usage() {
   cat <<'EOF'
-Usage: backup.sh [--local | --kubectl] [-o DIR] [--keep N] [-h|--help]
+Usage: backup.sh [--local | --kubectl] [-o DIR] [--keep N] [--label TEXT] [-h|--help]
 
 Writes a compressed custom-format pg_dump of the mcp-rag database to
-DIR/mcp-rag-<UTC time>.dump (default DIR: ./backups), checks that pg_restore
-can read it, and keeps only the newest N backups in DIR (default 14; 0 keeps all).
+DIR/mcp-rag-<UTC time>[-LABEL].dump (default DIR: ./backups), readable by its
+owner only (0600, in a 0700 DIR it creates), checks that pg_restore can read
+it, and keeps only the newest N backups in DIR (default 14; 0 keeps all).
+It prints the file's path on stdout.
 Restore one with:
   pg_restore --clean --if-exists --no-owner -d "$DATABASE_URL" FILE
 
@@ -32,6 +34,7 @@ CONTAINER_NAME=${CONTAINER_NAME:-backend}
 PYTHON=${PYTHON:-python3}
 OUT_DIR=./backups
 KEEP=14
+LABEL=""
 MODE=""
 TO_STDOUT=false
 
@@ -45,6 +48,7 @@ while [[ $# -gt 0 ]]; do
     --stdout) TO_STDOUT=true ;; # internal: used by --kubectl inside the pod
     -o) [[ $# -ge 2 ]] || die "-o needs a directory"; OUT_DIR=$2; shift ;;
     --keep) [[ $# -ge 2 && "$2" =~ ^[0-9]+$ ]] || die "--keep needs a number"; KEEP=$2; shift ;;
+    --label) [[ $# -ge 2 && "$2" =~ ^[A-Za-z0-9_.-]+$ ]] || die "--label needs letters, digits, . _ -"; LABEL=$2; shift ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument: $1" ;;
   esac
@@ -67,7 +71,7 @@ pg_bin_dir() {
 
 libpq_url() {
   local url=${DATABASE_URL:-${MCP_RAG_DATABASE_URL:-}}
-  if [[ -z "$url" && -n "${DB_HOST:-}" ]]; then
+  if [[ -z "$url" && -v DB_HOST ]]; then # an empty DB_HOST: libpq's default (PGHOST, the socket)
     url=$("$PYTHON" -c '
 import os
 from urllib.parse import quote
@@ -84,8 +88,10 @@ if [[ "$TO_STDOUT" == true ]]; then
   exec "$PG_BIN/pg_dump" -Fc -d "$(libpq_url)"
 fi
 
+# Dumps hold every conversation: owner-only, whatever the caller's umask.
+umask 077
 mkdir -p "$OUT_DIR"
-FILE="$OUT_DIR/mcp-rag-$(date -u +%Y%m%dT%H%M%SZ).dump"
+FILE="$OUT_DIR/mcp-rag-$(date -u +%Y%m%dT%H%M%SZ)${LABEL:+-$LABEL}.dump"
 PARTIAL="$FILE.partial"
 trap 'rm -f "$PARTIAL"' EXIT
 

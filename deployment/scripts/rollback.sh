@@ -7,9 +7,11 @@ shopt -s inherit_errexit
 usage() {
   cat <<'EOF'
 Usage: rollback.sh -n NAMESPACE -d DEPLOYMENT [-r REVISION] [-c CONTAINER] [-i] [-h]
+       rollback.sh -i        (asks for the namespace, deployment and revision)
 
-Shows the deployment's status and rollout history, runs `kubectl rollout
-undo` (to REVISION when given, else the previous one), waits for the rollout
+Shows the deployment's status (image, pods, current revision) and rollout
+history, runs `kubectl rollout undo` (to REVISION when given, else the
+previous one), waits for the rollout
 (ROLLBACK_TIMEOUT, default 300s), checks that every replica is ready and that
 the service answers its health check, and reports the outcome to Slack and/or
 email when configured.
@@ -19,7 +21,9 @@ Options
   -d DEPLOYMENT  deployment to roll back, e.g. mcp-backend (required)
   -r REVISION    rollout revision to go back to (see the history it prints)
   -c CONTAINER   container to run the in-pod health check in (default: backend)
-  -i             interactive: ask before rolling back
+  -i             interactive: ask for what -n, -d, -r did not give (listing
+                 the choices), show the target revision's details, and ask
+                 before rolling back
   -h, --help     this help
 
 Environment
@@ -28,7 +32,7 @@ Environment
   HEALTH_PATH        in-pod health path (default: /health), on port HEALTH_PORT (8000)
   SKIP_HEALTH_CHECK  true to skip the health check (e.g. for the frontend)
   SLACK_WEBHOOK_URL  post the outcome to this Slack incoming webhook
-  NOTIFY_EMAIL       mail the outcome to this address (needs `mail` or `sendmail`)
+  NOTIFY_EMAIL       mail the outcome there, through SMTP_URL (see notify.sh)
 
 Exit status: 0 rolled back and healthy; 1 rollback or verification failed;
 2 usage error; 4 cancelled at the prompt.
@@ -41,6 +45,7 @@ REVISION=""
 CONTAINER=backend
 INTERACTIVE=false
 ROLLBACK_TIMEOUT=${ROLLBACK_TIMEOUT:-300s}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 HEALTH_PATH=${HEALTH_PATH:-/health}
 HEALTH_PORT=${HEALTH_PORT:-8000}
 
@@ -62,32 +67,39 @@ while getopts ":n:d:r:c:ih" opt; do
 done
 shift $((OPTIND - 1))
 [[ $# -eq 0 ]] || usage_error "unexpected argument: $1"
-[[ -n "$NAMESPACE" ]] || usage_error "-n NAMESPACE is required"
-[[ -n "$DEPLOYMENT" ]] || usage_error "-d DEPLOYMENT is required"
+if [[ "$INTERACTIVE" != true ]]; then
+  [[ -n "$NAMESPACE" ]] || usage_error "-n NAMESPACE is required (or -i to be asked)"
+  [[ -n "$DEPLOYMENT" ]] || usage_error "-d DEPLOYMENT is required (or -i to be asked)"
+fi
 [[ -z "$REVISION" || "$REVISION" =~ ^[0-9]+$ ]] || usage_error "-r REVISION must be a number"
 command -v kubectl >/dev/null || { log "ERROR: kubectl not found"; exit 1; }
 
 k() { kubectl -n "$NAMESPACE" "$@"; }
 
+# ask PROMPT DEFAULT -> the answer (the default on an empty line); EOF cancels.
+ask() {
+  local answer
+  read -r -p "$1${2:+ [$2]}: " answer || { echo >&2; log "cancelled"; exit 4; }
+  printf '%s' "${answer:-$2}"
+}
+
+if [[ "$INTERACTIVE" == true && -z "$NAMESPACE" ]]; then
+  log "namespaces:"
+  kubectl get namespaces -o name | sed 's#^namespace/#  #' >&2 || true
+  NAMESPACE=$(ask "Namespace" "")
+  [[ -n "$NAMESPACE" ]] || usage_error "a namespace is required"
+fi
+if [[ "$INTERACTIVE" == true && -z "$DEPLOYMENT" ]]; then
+  log "deployments in $NAMESPACE:"
+  k get deployments -o name | sed 's#^deployment.apps/#  #' >&2 || true
+  DEPLOYMENT=$(ask "Deployment" "")
+  [[ -n "$DEPLOYMENT" ]] || usage_error "a deployment is required"
+fi
+
 notify() {
   local status=$1 message=$2
-  if [[ -n "${SLACK_WEBHOOK_URL:-}" ]]; then
-    local payload
-    payload=$(printf '{"text": "%s rollback of %s in %s: %s"}' "$status" "$DEPLOYMENT" "$NAMESPACE" "${message//\"/\'}")
-    curl -fsS --max-time 10 -X POST -H 'Content-Type: application/json' -d "$payload" "$SLACK_WEBHOOK_URL" >/dev/null ||
-      log "warning: Slack notification failed"
-  fi
-  if [[ -n "${NOTIFY_EMAIL:-}" ]]; then
-    local subject="[mcp-rag] $status: rollback of $DEPLOYMENT in $NAMESPACE"
-    if command -v mail >/dev/null; then
-      printf '%s\n' "$message" | mail -s "$subject" "$NOTIFY_EMAIL" || log "warning: email notification failed"
-    elif command -v sendmail >/dev/null; then
-      printf 'Subject: %s\nTo: %s\n\n%s\n' "$subject" "$NOTIFY_EMAIL" "$message" | sendmail -t ||
-        log "warning: email notification failed"
-    else
-      log "warning: NOTIFY_EMAIL is set but neither mail nor sendmail is installed"
-    fi
-  fi
+  bash "$HERE/notify.sh" "$status rollback of $DEPLOYMENT in $NAMESPACE: $message" ||
+    log "warning: a notification failed"
 }
 
 fail() {
@@ -114,14 +126,30 @@ health_check() {
 # ---------------------------------------------------------------- status
 k get deployment "$DEPLOYMENT" >/dev/null || fail "deployment $DEPLOYMENT not found in namespace $NAMESPACE"
 current=$(k get deployment "$DEPLOYMENT" -o 'jsonpath={.metadata.annotations.deployment\.kubernetes\.io/revision}')
-log "status of $DEPLOYMENT (revision ${current:-unknown}):"
+image=$(k get deployment "$DEPLOYMENT" -o 'jsonpath={.spec.template.spec.containers[*].image}') || image=""
+log "status of $DEPLOYMENT: revision ${current:-unknown}, image ${image:-unknown}"
 k rollout status "deployment/$DEPLOYMENT" --timeout=5s >&2 || log "(the current rollout is not complete)"
+# shellcheck disable=SC2016 # a Go template, not a shell expansion
+selector=$(k get deployment "$DEPLOYMENT" \
+  -o 'go-template={{range $k, $v := .spec.selector.matchLabels}}{{$k}}={{$v}},{{end}}') || selector=""
+if [[ -n "$selector" ]]; then
+  log "pods:"
+  k get pods -l "${selector%,}" -o wide >&2 || log "(cannot list the pods)"
+fi
 log "history:"
 k rollout history "deployment/$DEPLOYMENT" >&2
 
+if [[ "$INTERACTIVE" == true && -z "$REVISION" ]]; then
+  REVISION=$(ask "Revision to go back to (empty: the previous one)" "")
+  [[ -z "$REVISION" || "$REVISION" =~ ^[0-9]+$ ]] || usage_error "the revision must be a number"
+fi
 target=${REVISION:-previous}
+if [[ -n "$REVISION" ]]; then
+  log "revision $REVISION:"
+  k rollout history "deployment/$DEPLOYMENT" --revision="$REVISION" >&2 || fail "revision $REVISION not found"
+fi
 if [[ "$INTERACTIVE" == true ]]; then
-  read -r -p "Roll back $DEPLOYMENT in $NAMESPACE from revision ${current:-?} to $target? [y/N] " answer
+  answer=$(ask "Roll back $DEPLOYMENT in $NAMESPACE from revision ${current:-?} to $target? [y/N]" "")
   if [[ ! "$answer" =~ ^[Yy]([Ee][Ss])?$ ]]; then
     log "cancelled"
     exit 4

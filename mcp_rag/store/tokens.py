@@ -45,7 +45,7 @@ def touch(conn: Connection, token_id: UUID) -> None:
         text(
             "UPDATE api_tokens SET last_used_at = now() WHERE id = :id "
             "AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')"
-        ),
+        ).execution_options(maintenance_exempt=True),  # store/maintenance.py
         {"id": token_id},
     )
 

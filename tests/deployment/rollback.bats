@@ -96,14 +96,44 @@ refute_called() {
 }
 
 @test "-i asks first and a 'no' cancels before undo" {
-  run bash -c "echo n | '$SCRIPT' -n prod -d mcp-backend -i"
+  run bash -c "printf '\nn\n' | '$SCRIPT' -n prod -d mcp-backend -i"
   [ "$status" -eq 4 ]
   [[ "$output" == *"cancelled"* ]]
   refute_called "rollout undo"
 }
 
 @test "-i with 'yes' goes ahead" {
-  run bash -c "echo yes | '$SCRIPT' -n prod -d mcp-backend -i"
+  run bash -c "printf '\nyes\n' | '$SCRIPT' -n prod -d mcp-backend -i"
   [ "$status" -eq 0 ]
   grep -q "rollout undo" "$KUBECTL_CALLS"
+}
+
+@test "-i alone asks for the namespace, the deployment and the revision, listing the choices" {
+  run bash -c "printf 'prod\nmcp-backend\n5\ny\n' | '$SCRIPT' -i"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"mcp-rag-production"* ]]       # the namespaces it offered
+  [[ "$output" == *"mcp-backend-blue"* ]]         # the deployments it offered
+  grep -qx "kubectl -n prod rollout undo deployment/mcp-backend --to-revision=5" "$KUBECTL_CALLS"
+}
+
+@test "the status shows the image, the pods and the target revision's details" {
+  run "$SCRIPT" -n prod -d mcp-backend -r 5
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"revision 7, image ghcr.io/acme/mcp-rag-backend@sha256:"* ]]
+  [[ "$output" == *"mcp-backend-7d9f-abcde 1/1 Running"* ]]
+  [[ "$output" == *"with revision #5"* ]]
+  grep -q "kubectl -n prod get pods -l app.kubernetes.io/name=mcp-backend -o wide" "$KUBECTL_CALLS"
+}
+
+@test "-i with an empty answer for the deployment is a usage error, nothing undone" {
+  run bash -c "printf 'prod\n\n' | '$SCRIPT' -i"
+  [ "$status" -eq 2 ]
+  refute_called "rollout undo"
+}
+
+@test "an unknown revision fails before undoing" {
+  FAKE_FAIL="--revision=9" run "$SCRIPT" -n prod -d mcp-backend -r 9
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"revision 9 not found"* ]]
+  refute_called "rollout undo"
 }

@@ -117,16 +117,25 @@ def test_hashed_assets_are_gzipped_and_cached_for_a_year(frontend: str):
         assert gzip.decompress(response.read()).startswith(b"console.log")
 
 
-def test_a_missing_asset_is_404_not_the_spa(frontend: str):
+def test_a_missing_asset_is_404_not_the_spa_and_not_cached_for_a_year(frontend: str):
     with pytest.raises(urllib.error.HTTPError) as err:
         get(f"{frontend}/assets/nope.js")
     assert err.value.code == 404
+    assert "immutable" not in (err.value.headers.get("Cache-Control") or "")
 
 
 def test_api_and_operations_are_proxied_to_the_backend(frontend: str):
-    for path in ("/v1/search?q=x", "/mcp", "/ready", "/version"):
+    for path in ("/v1/search?q=x", "/mcp", "/ready"):
         with get(f"{frontend}{path}") as response:
             assert b'"backend": true' in response.read(), path
+
+
+def test_version_is_proxied_only_for_callers_with_a_token(frontend: str):
+    with pytest.raises(urllib.error.HTTPError) as err:
+        get(f"{frontend}/version")
+    assert err.value.code == 404
+    with get(f"{frontend}/version", Authorization="Bearer mrag_x") as response:
+        assert b'"backend": true' in response.read()
 
 
 def test_healthz_answers_without_the_backend(frontend: str):
