@@ -24,7 +24,8 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 MCP_RAG = str(Path(sys.executable).with_name("mcp-rag"))
-REALTALK = ROOT.parent / "shared" / "data" / "realtalk"
+# A worktree elsewhere than beside ../shared names the data with REALTALK_DIR.
+REALTALK = Path(os.environ.get("REALTALK_DIR") or ROOT.parent / "shared" / "data" / "realtalk")
 
 
 def load_average() -> float:
