@@ -29,6 +29,7 @@ def database_url(settings: Settings) -> str:
 # processes (data read from the page cache gains nothing from them) and the logical
 # replication launcher (docs/PERFORMANCE.md, memory).
 LEAN = {"io_method": "sync", "max_logical_replication_workers": "0"}
+SPEED = {"io_method": "worker", "max_logical_replication_workers": "4"}  # PostgreSQL's defaults
 # shared_buffers by the data's size ("auto"): pages are only counted once touched, but the
 # buffer table and descriptors are allocated for the whole pool at start.
 SHARED_BUFFERS_MIN_MB, SHARED_BUFFERS_MAX_MB = 32, 256
@@ -43,7 +44,7 @@ def embedded_settings(settings: Settings) -> dict[str, str]:
             mb = _data_mb(settings.pgdata)
             mb = max(SHARED_BUFFERS_MIN_MB, min(SHARED_BUFFERS_MAX_MB, 1 << max(mb - 1, 1).bit_length()))
         chosen = f"{mb}MB"
-    return {"shared_buffers": chosen, **(LEAN if settings.memory_profile == "lean" else {})}
+    return {"shared_buffers": chosen, **(LEAN if settings.memory_profile == "lean" else SPEED)}
 
 
 def _data_mb(pgdata: Path) -> int:
