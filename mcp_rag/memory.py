@@ -10,13 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import logging
 from functools import lru_cache
-
-log = logging.getLogger(__name__)
-
-# mallopt's parameter for the number of malloc arenas (glibc's malloc.h).
-_M_ARENA_MAX = -8
 
 
 @lru_cache(maxsize=1)
@@ -34,11 +28,3 @@ def release() -> None:
     libc = _glibc()
     if libc is not None:
         libc.malloc_trim(0)
-
-
-def limit_arenas(count: int) -> None:
-    """Cap glibc's malloc arenas (one per thread up to 8 per core by default, each
-    keeping its own free pages); call before the threads start."""
-    libc = _glibc()
-    if libc is not None and hasattr(libc, "mallopt"):
-        libc.mallopt(_M_ARENA_MAX, count)
