@@ -24,8 +24,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 MCP_RAG = str(Path(sys.executable).with_name("mcp-rag"))
-# A worktree elsewhere than beside ../shared names the data with REALTALK_DIR.
-REALTALK = Path(os.environ.get("REALTALK_DIR") or ROOT.parent / "shared" / "data" / "realtalk")
+REALTALK = Path(os.environ.get("REALTALK") or ROOT.parent / "shared" / "data" / "realtalk")  # as `make eval`
 
 
 def load_average() -> float:

@@ -75,6 +75,7 @@ def build(data_dir: Path, n: int) -> dict:
     from mcp_rag.search import bm25, terms
     from mcp_rag.service import Service
     from mcp_rag.store import chunks as chunk_sql
+    from mcp_rag.store import windows as window_sql
 
     started = time.perf_counter()
     service = Service(load_settings(data_dir=data_dir, env="test"))
@@ -132,9 +133,12 @@ def build(data_dir: Path, n: int) -> dict:
         # Room for the whole HNSW graph (~2 KB a chunk at 384-d): past it pgvector finishes the build on disk, slowly.
         c.execute(text(f"SET maintenance_work_mem = '{max(1, math.ceil(n * 2200 / 2**30))}GB'"))
         chunk_sql.ensure_vector_index(c, DIM)
+        # The window arm's rows, by the product's own code from the chunks just loaded.
+        window_sql.rebuild(c)
     with service.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
         c.execute(text("VACUUM ANALYZE chunks"))
         c.execute(text("VACUUM ANALYZE chunk_terms"))
+        c.execute(text("VACUUM ANALYZE chunk_windows"))
         c.execute(text("VACUUM ANALYZE conversations"))
     service.close()
     return {"load_s": round(loaded, 1), "build_s": round(time.perf_counter() - started, 1)}

@@ -15,6 +15,7 @@ import argparse
 import hashlib
 import pickle
 import sys
+import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -115,10 +116,11 @@ def rrf(ranks: list[list[int]], k: float = fusion.RRF_K, weights=None) -> list[i
 def reranked(scores: Counter[int], conv: realtalk.Conversation, unit_ids: list[list[str]], query: str) -> list[int]:
     """The product's neighbour and author adjustments (fusion.rerank) over a fused pool of single turns."""
     speaker = {t.dia_id: t.speaker for t in conv.turns}
+    cid = uuid.uuid5(uuid.NAMESPACE_URL, conv.name)  # fusion keys conversations by UUID, as the store does
     pool = [
         {
             "i": i,
-            "conversation_id": conv.name,
+            "conversation_id": cid,
             "first_seq": i,
             "last_seq": i,
             "score": s,

@@ -112,6 +112,8 @@ def serve(
                 )
             err.print(f"warning: serving on {settings.host} with no API tokens (--insecure): anyone can read and write")
     err.print(f"mcp-rag serving on http://{settings.host}:{settings.port}", highlight=False)
+    if settings.host in ("0.0.0.0", "::") and not settings.allowed_hosts:
+        err.print("note: only loopback names are answered (421 otherwise); list the others in MCP_RAG_ALLOWED_HOSTS")
     threading.Thread(target=service.warm_up, name="warm-up", daemon=True).start()
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it to the handler
     # in place before it ran: exiting normally there lets the embedded PostgreSQL

@@ -22,6 +22,7 @@ from uuid import UUID
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
+from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 from starlette.applications import Starlette
@@ -399,13 +400,25 @@ class _BarePath:
         await self.app({**scope, "root_path": root + self.prefix, "path": scope["path"] + "/"}, receive, send)
 
 
-def mount_http(app: Starlette, server: MCPServer, host: str, prefix: str = "/mcp") -> None:
+def mount_http(app: Starlette, server: MCPServer, prefix: str = "/mcp") -> None:
     """Serve `server` over streamable HTTP at `prefix` inside `app`.
 
-    The caller runs `server.session_manager.run()` in its lifespan. Bound to a
-    loopback host, the SDK also rejects requests whose Host/Origin is not
-    loopback (DNS-rebinding protection for a local server).
+    The caller runs `server.session_manager.run()` in its lifespan. The app's
+    CheckSite middleware checks Host and Origin for every path, /mcp included,
+    so the SDK's own narrower check (loopback binds only) is turned off: one
+    rule for the whole server.
     """
-    endpoint = server.streamable_http_app(streamable_http_path="/", host=host)
+    endpoint = http_endpoint(server)
     app.router.routes.append(Route(prefix, endpoint=_BarePath(endpoint, prefix)))
     app.mount(prefix, endpoint)
+
+
+def http_endpoint(server: MCPServer) -> ASGIApp:
+    """`server` over streamable HTTP, as an app to mount (`mount_http`, `api/mcp_door.py`).
+
+    The web app's CheckSite middleware checks Host and Origin for every path,
+    /mcp included, so the SDK's own narrower check (loopback binds only) is
+    turned off: one rule for the whole server."""
+    return server.streamable_http_app(
+        streamable_http_path="/", transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    )

@@ -49,14 +49,17 @@ from mcp_rag.models import (
     Transcript,
     check_reference,
 )
-from mcp_rag.search import fusion
+from mcp_rag.search import fusion, windows
 from mcp_rag.store import chunks as chunk_sql
 from mcp_rag.store import conversations as conv_sql
 from mcp_rag.store import db
 from mcp_rag.store import tokens as token_sql
+from mcp_rag.store import windows as window_sql
 from mcp_rag.tracing import tracer
 
 if TYPE_CHECKING:  # imported lazily at run time: the importers and sync are not on the start-up path
+    import numpy as np
+
     from mcp_rag.importers.report import ImportResult
     from mcp_rag.sync.slack import SyncResult
 
@@ -268,14 +271,10 @@ class Service:
                     metrics.ingested_chunks.inc(len(drafts))
                     chunk_sql.lock_term_stats(conn, namespace)  # held to commit: the writes below are short
                     chunk_sql.delete_from(conn, cid, redo_from)
-                    chunk_sql.insert(
-                        conn,
-                        cid,
-                        namespace,
-                        values.get("source") or self._source(conn, cid),
-                        drafts,
-                        vectors,
-                    )
+                    source = values.get("source") or self._source(conn, cid)
+                    chunk_sql.insert(conn, cid, namespace, source, drafts, vectors)
+                    if self.settings.window_arm:
+                        window_sql.refresh(conn, cid, namespace, source, redo_from)
                 if new_turns or (not created and create):
                     conv_sql.refresh_summary(conn, cid, values)
                 summary = conv_sql.summary(conn, cid)
@@ -376,6 +375,8 @@ class Service:
                 progress(done, total)
         with self._begin() as conn:
             chunk_sql.ensure_vector_index(conn, embedder.dimension)
+            if self.settings.window_arm:  # conversations stored while the arm was off get their windows
+                window_sql.rebuild(conn)
         self._model_checked = True
         return done
 
@@ -434,12 +435,14 @@ class Service:
                     conn, namespace, req.query, filters, cid, req.top_k, self.settings.bm25_candidates
                 )
                 exact = chunk_sql.ranks_exactly(conn, namespace, filters, cid, table_rows)
+                window_hits = self._window_hits(conn, req, namespace, filters, cid)
                 scope.set_result((conn, cid, exact))
-                semantic = vector_rows.result()
+                semantic, vector = vector_rows.result()
             finally:
                 scope.cancel()  # does nothing once set; otherwise the worker stops waiting for it
                 wait([vector_rows])  # the worker is done with conn before this thread goes on
-            top = fusion.rerank(fusion.fuse(semantic, lexical), req.query)[: req.top_k]
+            window = self._window_turns(conn, window_hits, semantic, vector, namespace, filters, cid)
+            top = fusion.rerank(fusion.fuse(semantic, lexical, window), req.query)[: req.top_k]
             shown = chunk_sql.shown(conn, [r["id"] for r in top])
         return SearchResult(
             query=req.query,
@@ -455,12 +458,39 @@ class Service:
         namespace: str,
         filters: SearchFilters,
         scope: Future[tuple[Connection, UUID | None, bool]],
-    ) -> list[dict]:
-        """The vector arm of `_search`, on a worker thread: the query's vector, then the rows."""
+    ) -> tuple[list[dict], np.ndarray]:
+        """The vector arm of `_search`, on a worker thread: the query's vector, then the
+        rows; the vector too, which the window arm's turns are ranked by."""
         vector = self.query_cache.embed(self.query_embedder, req.query)
         conn, cid, exact = scope.result()
         dimension = self.query_embedder.dimension
-        return chunk_sql.vector_arm(conn, namespace, vector, dimension, filters, cid, req.top_k, exact)
+        return chunk_sql.vector_arm(conn, namespace, vector, dimension, filters, cid, req.top_k, exact), vector
+
+    def _window_hits(
+        self, conn: Connection, req: SearchRequest, namespace: str, filters: SearchFilters, cid: UUID | None
+    ) -> list[tuple[UUID, int]]:
+        """The window arm's best windows (mcp_rag/search/windows.py), none when it is off."""
+        if not self.settings.window_arm:
+            return []
+        return window_sql.lexical(conn, namespace, req.query, filters, cid, self.settings.bm25_candidates)
+
+    def _window_turns(
+        self,
+        conn: Connection,
+        lexical: list[tuple[UUID, int]],
+        semantic: list[dict],
+        vector: np.ndarray,
+        namespace: str,
+        filters: SearchFilters,
+        cid: UUID | None,
+    ) -> list[dict]:
+        """The window arm's turns: the BM25 windows and the windows holding the vector
+        arm's hits merged, each resolved to its turns closest to the query
+        (mcp_rag/search/windows.py)."""
+        if not self.settings.window_arm:
+            return []
+        hits = windows.fuse(lexical, windows.by_vector_hits(semantic))
+        return window_sql.turns(conn, hits, vector, self.query_embedder.dimension, namespace, filters, cid)
 
     # -- ask (answers with citations; the rules live in mcp_rag/answer.py) --------
     def ask(self, req: AskRequest, namespace: str = DEFAULT_NAMESPACE) -> Answer:

@@ -34,7 +34,8 @@ def data_dir() -> Path:
 @pytest.fixture(scope="session")
 def settings(data_dir: Path) -> Settings:
     # Answers stay offline whatever keys the machine has; provider tests opt in explicitly.
-    return load_settings(data_dir=data_dir, env="test", answer_provider="extractive")
+    # "testserver" is the Host that Starlette's TestClient sends.
+    return load_settings(data_dir=data_dir, env="test", answer_provider="extractive", allowed_hosts=["testserver"])
 
 
 @pytest.fixture(scope="session")

@@ -131,6 +131,20 @@ def test_malformed_json_body_is_422(client):
     assert r.json()["detail"] == "body: expected a JSON body; send it with Content-Type: application/json"
 
 
+def test_undecodable_body_says_at_which_byte(client):
+    body = b'{"query": "caf' + b"\xe9" + b' au lait"}'  # Latin-1, not UTF-8
+    r = client.post("/v1/search", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+    assert r.json()["detail"] == "body: not valid UTF-8 at byte 14 (invalid continuation byte)"
+
+
+def test_body_nested_too_deeply_says_so(client):
+    deep = b'{"query": "x", "filters": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    r = client.post("/v1/search", content=deep, headers={"content-type": "application/json"})
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+    assert r.json()["detail"].startswith("body: JSON nested too deeply")
+
+
 def test_operations_endpoints(client):
     assert client.get("/health").json() == {"status": "ok"}
     assert client.get("/ready").json() == {"status": "ready"}

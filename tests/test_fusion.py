@@ -48,3 +48,15 @@ def test_rows_without_authors_and_an_empty_pool():
     assert fusion.rerank([], "q") == []
     pool = [{**row(1, 0.2, "x"), "authors": []}, row(2, 0.1, "Ana")]
     assert len(fusion.rerank(pool, "ana")) == 2
+
+
+def test_the_window_arm_votes_like_a_third_arm():
+    def ranked(*ids: int) -> list[dict]:
+        return [{"id": i, "rank": r, "conversation_id": conv("c1"), "first_seq": i} for r, i in enumerate(ids, 1)]
+
+    # 1 leads both turn arms; 2 and 3 tie on them (second in one arm each) until the window arm votes for 3.
+    vector, lexical = ranked(1, 2), ranked(1, 3)
+    assert [r["id"] for r in fusion.fuse(vector, lexical)] == [1, 2, 3]
+    fused = fusion.fuse(vector, lexical, ranked(3, 4))
+    assert [r["id"] for r in fused] == [1, 3, 2, 4]
+    assert fused[1]["score"] == 1 / (fusion.RRF_K + 2) + 1 / (fusion.RRF_K + 1)

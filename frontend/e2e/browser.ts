@@ -8,7 +8,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type BrowserContext, type Page, chromium } from "playwright-core";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const SCREENSHOTS = resolve(dirname(fileURLToPath(import.meta.url)), "../../docs/screenshots");
 
 export const LAPTOP = { width: 1280, height: 800 };
@@ -20,7 +20,7 @@ export interface Browser {
   close: () => Promise<void>;
 }
 
-export async function openBrowser(baseURL: string): Promise<Browser> {
+export async function openBrowser(baseURL: string, extraArgs: string[] = []): Promise<Browser> {
   const profile = await mkdtemp(join(tmpdir(), "mcp-rag-chromium-"));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -37,6 +37,7 @@ export async function openBrowser(baseURL: string): Promise<Browser> {
       "--disable-background-networking",
       "--disable-component-update",
       "--disable-sync",
+      ...extraArgs,
     ],
   });
   context.setDefaultTimeout(15_000);

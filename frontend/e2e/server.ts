@@ -77,7 +77,13 @@ async function stop(server: ChildProcess, pgdata: string): Promise<void> {
   for (let i = 0; i < 100 && existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 100));
 }
 
-export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+export interface RunningServer {
+  baseURL: string;
+  stop: () => Promise<void>;
+}
+
+/** A fresh `mcp-rag serve` with its own data directory; also for test files that need a server of their own. */
+export async function startServer(): Promise<RunningServer> {
   if (!existsSync(executable)) throw new Error(`${executable} is missing: run \`make install\` first`);
   if (!existsSync(join(frontend, "dist", "index.html"))) throw new Error("frontend/dist is missing: run `npm run build`");
   const dataDir = await mkdtemp(join(tmpdir(), "mcp-rag-e2e-"));
@@ -115,10 +121,18 @@ export default async function setup(project: TestProject): Promise<() => Promise
     await rm(dataDir, { recursive: true, force: true });
     throw err;
   }
-  project.provide("baseURL", baseURL);
-  return async () => {
-    await stop(server, pgdata);
-    output.end();
-    await rm(dataDir, { recursive: true, force: true });
+  return {
+    baseURL,
+    stop: async () => {
+      await stop(server, pgdata);
+      output.end();
+      await rm(dataDir, { recursive: true, force: true });
+    },
   };
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const running = await startServer();
+  project.provide("baseURL", running.baseURL);
+  return running.stop;
 }

@@ -17,6 +17,7 @@ from mcp_rag.api import problems
 from mcp_rag.api.mcp_door import LazyMcp
 from mcp_rag.api.middleware import Authenticate, BodyLimit, ObservedRequests, is_protected
 from mcp_rag.api.routes import ask, conversations, imports, ops, runbook, search, tokens
+from mcp_rag.api.sites import AllowedSites, CheckSite
 from mcp_rag.config import Settings
 from mcp_rag.service import Service
 
@@ -67,7 +68,7 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     """The whole HTTP surface. Without API tokens it runs open only when bound to
     loopback (or told `insecure`); `mcp-rag serve` refuses other addresses."""
     service = service or Service(settings)
-    mcp_door = LazyMcp(lambda: service, settings.host)
+    mcp_door = LazyMcp(lambda: service)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -99,7 +100,11 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     # counted, given an id) even when the body limit or auth turns them away.
     open_allowed = settings.host in LOOPBACK or settings.insecure
     app.add_middleware(
-        Authenticate, service=service, open_allowed=open_allowed, rate_per_minute=settings.rate_limit_per_minute
+        Authenticate,
+        service=service,
+        open_allowed=open_allowed,
+        rate_per_minute=settings.rate_limit_per_minute,
+        failures_per_minute=settings.auth_failures_per_minute,
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, upload_max_bytes=settings.max_upload_bytes)
     if settings.cors_origins:
@@ -114,6 +119,9 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
             allow_headers=["authorization", "content-type", "x-request-id"],
             expose_headers=["x-request-id"],
         )
+    # Before CORS and everything else: a foreign Host or a cross-site write gets no further.
+    sites = AllowedSites(settings.host, settings.allowed_hosts, [*settings.allowed_origins, *settings.cors_origins])
+    app.add_middleware(CheckSite, sites=sites)
     app.add_middleware(ObservedRequests)
     root = ui_dir()
     if root is not None:

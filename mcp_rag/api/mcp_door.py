@@ -26,8 +26,8 @@ class LazyMcp:
     `running()` wraps the web app's lifespan: the session manager runs in its
     task group from the first MCP request until shutdown."""
 
-    def __init__(self, get_service: Callable[[], Service], host: str, prefix: str = "/mcp"):
-        self.get_service, self.host, self.prefix = get_service, host, prefix
+    def __init__(self, get_service: Callable[[], Service], prefix: str = "/mcp"):
+        self.get_service, self.prefix = get_service, prefix
         self._app: ASGIApp | None = None
         self._lock: anyio.Lock | None = None
         self._tasks: TaskGroup | None = None
@@ -55,12 +55,10 @@ class LazyMcp:
                 raise RuntimeError("the MCP door serves only inside the app's lifespan")
             async with self._lock:
                 if self._app is None:
-                    from mcp_rag.mcp import build_server
+                    from mcp_rag.mcp import build_server, http_endpoint
 
                     server = build_server(self.get_service)
-                    # Bound to a loopback host, the SDK also rejects requests whose Host/Origin
-                    # is not loopback (DNS-rebinding protection for a local server).
-                    app = server.streamable_http_app(streamable_http_path="/", host=self.host)
+                    app = http_endpoint(server)
                     await self._tasks.start(self._run, server)
                     self._app = app
         return self._app

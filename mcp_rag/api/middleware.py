@@ -173,6 +173,9 @@ class BodyLimit:
 class _Bucket:
     """Token bucket per caller: `rate` requests a minute, bursts up to `rate`."""
 
+    # Past this many callers, those whose bucket has refilled are forgotten (they start full anyway).
+    max_callers = 10_000
+
     def __init__(self, per_minute: int):
         self.capacity = float(per_minute)
         self.refill = per_minute / 60.0
@@ -183,6 +186,9 @@ class _Bucket:
         """0 when allowed, else seconds until a request will be."""
         now = time.monotonic()
         with self.lock:
+            if key not in self.levels and len(self.levels) >= self.max_callers:
+                full = self.capacity / self.refill
+                self.levels = {k: v for k, v in self.levels.items() if now - v[1] < full}
             level, at = self.levels.get(key, (self.capacity, now))
             level = min(self.capacity, level + (now - at) * self.refill)
             if level >= 1:
@@ -192,19 +198,31 @@ class _Bucket:
             return (1 - level) / self.refill
 
 
+def _retry_after(wait: float) -> list[tuple[bytes, bytes]]:
+    return [(b"retry-after", str(max(1, int(wait + 0.999))).encode())]
+
+
 class Authenticate:
     """Bearer tokens for the API, MCP and runbook paths, then a rate limit.
 
     Without an Authorization header the caller is LOCAL only while the server
     may run open: bound to loopback (or started with --insecure) and no active
     token exists yet. Once a token is created, every caller needs one.
+
+    Failed authentications are limited per client address: past the limit, a
+    wrong or revoked token gets 429 with Retry-After instead of 401. A valid
+    token is still served, so one misbehaving client behind a shared address (a
+    NAT, a proxy) does not lock the others out.
     """
 
-    def __init__(self, app: ASGIApp, service: Service, open_allowed: bool, rate_per_minute: int):
+    def __init__(
+        self, app: ASGIApp, service: Service, open_allowed: bool, rate_per_minute: int, failures_per_minute: int = 0
+    ):
         self.app = app
         self.service = service
         self.open_allowed = open_allowed
         self.bucket = _Bucket(rate_per_minute) if rate_per_minute > 0 else None
+        self.failures = _Bucket(failures_per_minute) if failures_per_minute > 0 else None
 
     async def _principal(self, scope: Scope) -> auth.Principal:
         header = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
@@ -225,20 +243,25 @@ class Authenticate:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not is_protected(scope["path"]) or scope.get("method") == "OPTIONS":
             return await self.app(scope, receive, send)
+        client = (scope.get("client") or ("local", 0))[0]
         try:
             principal = await self._principal(scope)
         except McpRagError as exc:
+            presented = b"authorization" in dict(scope.get("headers") or [])
+            if exc.status == 401 and presented and self.failures is not None:
+                wait = self.failures.take(client)
+                if wait > 0:
+                    detail = f"too many failed authentications from {client}; retry later"
+                    return await send_problem(send, 429, "Too many requests", detail, _retry_after(wait))
             headers = [(b"www-authenticate", b"Bearer")] if exc.status == 401 else []
             if exc.status == 503:
                 headers.append((b"retry-after", b"5"))
             return await send_problem(send, exc.status, exc.title, str(exc), headers)
         if self.bucket is not None:
-            client = (scope.get("client") or ("local", 0))[0]
             wait = self.bucket.take(str(principal.token_id or client))
             if wait > 0:
-                retry = str(max(1, int(wait + 0.999))).encode()
                 return await send_problem(
-                    send, 429, "Too many requests", "rate limit exceeded; retry later", [(b"retry-after", retry)]
+                    send, 429, "Too many requests", "rate limit exceeded; retry later", _retry_after(wait)
                 )
         context = request_context.get()
         if context is not None:

@@ -37,10 +37,11 @@ def _documented(description: str) -> dict:
 RESPONSES: dict[int | str, dict] = {
     400: _documented("Body could not be decoded"),
     401: _documented("Missing, unknown or revoked API token"),
-    403: _documented("The token lacks the needed scope"),
+    403: _documented("The token lacks the needed scope, or a write came from another site's page"),
     404: _documented("Not found in the caller's namespace"),
     409: _documented("Conflicting state"),
     413: _documented("Request body too large"),
+    421: _documented("The Host header names a host this server does not answer to"),
     422: _documented("Invalid input"),
     429: _documented("Rate limit exceeded; see Retry-After"),
     503: _documented("Database or model unavailable; see Retry-After"),
@@ -75,6 +76,18 @@ def _request_error(e: dict[str, Any]) -> dict[str, str]:
     return {"loc": _where(loc), "msg": e.get("msg", "invalid")}
 
 
+def body_error(exc: HTTPException) -> str | None:
+    """Why a JSON body could not be read, from the error FastAPI wraps in its generic
+    "There was an error parsing the body"; None when the cause is something else."""
+    cause = exc.__cause__
+    if isinstance(cause, UnicodeDecodeError):
+        return f"body: not valid {cause.encoding.upper()} at byte {cause.start} ({cause.reason})"
+    if isinstance(cause, RecursionError):
+        # The parser recurses once per level; with the server's stack it stops past several hundred.
+        return "body: JSON nested too deeply (arrays and objects may nest at most a few hundred levels)"
+    return None
+
+
 def allowed_methods(request: Request) -> str:
     """Every method the API documents at this path (Starlette lists only the first route's)."""
     import re
@@ -104,6 +117,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException):
+        if exc.status_code == 400 and (reason := body_error(exc)) is not None:
+            return problem(422, "Invalid input", reason, errors=[{"loc": "body", "msg": reason.removeprefix("body: ")}])
         response = problem(exc.status_code, str(exc.detail), str(exc.detail))
         response.headers.update(exc.headers or {})
         if exc.status_code == 405:

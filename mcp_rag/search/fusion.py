@@ -16,9 +16,10 @@ paraphrases BM25 cannot see.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 
-from mcp_rag.search import terms
+from mcp_rag.search import terms, windows
 
 ARM_DEPTH = 60
 RRF_K = 5.0
@@ -30,12 +31,13 @@ NEIGHBOUR_WEIGHT = 0.2  # a candidate gains this share of its best adjacent cand
 AUTHOR_BOOST = 1.5  # a candidate written by someone the query names scores this many times more
 
 
-def fuse(vector: list[dict], lexical: list[dict]) -> list[dict]:
+def fuse(vector: list[dict], lexical: list[dict], window: Sequence[dict] = ()) -> list[dict]:
     """The fused pool: each arm's rows (best first, each with its `id` and `rank`)
     merged by chunk id, scored by reciprocal rank fusion, best first (ties by
-    conversation and position), as new rows with a `score`."""
+    conversation and position), as new rows with a `score`. `window` is the
+    window arm's turns (mcp_rag/search/windows.py)."""
     pool: dict[int, dict] = {}
-    for weight, arm in ((VECTOR_WEIGHT, vector), (LEXICAL_WEIGHT, lexical)):
+    for weight, arm in ((VECTOR_WEIGHT, vector), (LEXICAL_WEIGHT, lexical), (windows.WINDOW_WEIGHT, window)):
         for row in arm:
             entry = pool.get(row["id"])
             if entry is None:
