@@ -60,9 +60,10 @@ eval: install
 bench: install
 	$(BIN)/python benchmarks/run_all.py
 
-# Offline extractive answers on REALTALK: token F1 per category and cited-evidence share.
+# Offline extractive answers on REALTALK: token F1, cited/retrieved evidence, abstention, per category
+# and half. BASELINE=<another checkout> evaluates it first in the same run, for before/after.
 eval-answers: install
-	$(BIN)/python benchmarks/eval_answers.py --data $(REALTALK)
+	$(BIN)/python benchmarks/eval_answers.py --data $(REALTALK) $(if $(BASELINE),--baseline-code $(BASELINE))
 
 # Loopback load test against a real server: ingest + search + ask mixed, p50/p95, errors, RSS (MINUTES=10).
 MINUTES ?= 10

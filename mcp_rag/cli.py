@@ -21,7 +21,7 @@ from rich.console import Console
 
 from mcp_rag.config import Settings, load_settings
 from mcp_rag.errors import ConfigError, McpRagError
-from mcp_rag.models import ConversationIn, SearchRequest
+from mcp_rag.models import AROUND_AFTER, AROUND_BEFORE, ConversationIn, SearchRequest
 
 app = typer.Typer(
     help="Conversation memory for AI assistants.",
@@ -38,6 +38,8 @@ app.add_typer(tokens_app, name="tokens")
 sync_app = typer.Typer(help="Live sync from chat services (Slack).", no_args_is_help=True)
 app.add_typer(sync_app, name="sync")
 
+TIME_OPTION = "ISO 8601 or words: yesterday, last week, in March 2024, since Monday, 2 days ago"
+AUTHOR_OPTION = "Turns by this person; case and accents ignored ('kate' finds 'Kate Moreno')"
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 _overrides: dict[str, Any] = {}
@@ -50,7 +52,7 @@ def _print_table(table: Any) -> None:
 
 
 # Exit codes: 1 = some records or requests failed, 2 = bad settings or usage, 3 = unavailable.
-EXIT_FAILED, EXIT_CONFIG, EXIT_UNAVAILABLE = 1, 2, 3
+EXIT_FAILED, EXIT_CONFIG, EXIT_UNAVAILABLE, EXIT_NOT_FOUND = 1, 2, 3, 4
 
 
 def _settings() -> Settings:
@@ -118,14 +120,35 @@ def serve(
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it to the handler
     # in place before it ran: exiting normally there lets the embedded PostgreSQL
     # be stopped by its exit hook (the default handler would skip it).
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    uvicorn.run(
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    config = uvicorn.Config(
         create_app(settings, service),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
         log_config=None,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
     )
+
+    class Server(uvicorn.Server):
+        """Tells the service when a stop signal comes, so imports in flight end at their next read
+        instead of holding the shutdown."""
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            service.stopping.set()
+            super().handle_exit(sig, frame)
+
+    Server(config).run()
+
+
+def _exit_on_sigterm(*_: Any) -> None:
+    # Everything still alive is moved out of the collector's reach: the interpreter's last
+    # collection over the model, tokenizer and pools took seconds, and nothing in them needs it.
+    gc.freeze()
+    sys.exit(0)
+
+
+SHUTDOWN_GRACE_S = 5  # open streams (MCP sessions, answers) get this long; with PostgreSQL's stop, under 10 s
 
 
 def _check_port(host: str, port: int) -> None:
@@ -267,11 +290,13 @@ def import_(
         for f in result.files:
             out.print(
                 f"{f.name} ({f.format}): {f.conversations} conversations, {f.messages_added} messages added, "
-                f"{f.skipped} already stored, {len(f.errors)} failed",
+                f"{f.skipped} already stored, {f.error_count} failed",
                 highlight=False,
             )
             for e in f.errors:
                 err.print(f"[red]failed[/red] {e.location}: {e.message}", highlight=False)
+            if f.error_count > len(f.errors):
+                err.print(f"... and {f.error_count - len(f.errors)} more failed in {f.name}", highlight=False)
         out.print(f"{result.messages_added} messages added, {result.errors} failed", highlight=False)
     if result.errors:
         raise typer.Exit(EXIT_FAILED)
@@ -308,11 +333,12 @@ def search(
     query: Annotated[str, typer.Argument(help="What to look for")],
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=100)] = 10,
     conversation: Annotated[str | None, typer.Option(help="Only this conversation (id)")] = None,
-    author: Annotated[str | None, typer.Option()] = None,
+    author: Annotated[str | None, typer.Option(help=AUTHOR_OPTION)] = None,
     role: Annotated[str | None, typer.Option()] = None,
     source: Annotated[str | None, typer.Option()] = None,
-    since: Annotated[datetime | None, typer.Option(help="ISO date/time")] = None,
-    until: Annotated[datetime | None, typer.Option(help="ISO date/time")] = None,
+    since: Annotated[str | None, typer.Option(help=TIME_OPTION)] = None,
+    until: Annotated[str | None, typer.Option(help=TIME_OPTION)] = None,
+    timezone: Annotated[str | None, typer.Option(help="IANA zone for times in words (default UTC)")] = None,
     namespace: Annotated[str, typer.Option()] = "default",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
@@ -327,6 +353,7 @@ def search(
             source=source,
             since=since,
             until=until,
+            timezone=timezone,
         )
     except ValidationError as exc:
         raise _fail(_explain(exc), EXIT_CONFIG) from None
@@ -334,18 +361,42 @@ def search(
     if as_json:
         out.print_json(result.model_dump_json())
         return
+    _print_filters(result.filters)
     if not result.hits:
         out.print("no hits")
     for rank, hit in enumerate(result.hits, start=1):
         title = hit.title or hit.conversation_external_id
         out.print(
-            f"[bold]{rank}. {title}[/bold]  messages {', '.join(hit.message_ids)}  "
-            f"{_when(hit.started_at)}  score {hit.score:.4f}",
+            f"[bold]{rank}. {title}[/bold]  messages {', '.join(hit.message_ids)} "
+            f"({hit.first_seq}-{hit.last_seq} of {hit.message_count})  {_when(hit.started_at)}  score {hit.score:.4f}",
             highlight=False,
         )
         out.print(hit.text, highlight=False, markup=False)
         out.print()
     err.print(f"{len(result.hits)} hits in {result.took_ms:.0f} ms", highlight=False)
+    if result.hits:
+        first = result.hits[0]
+        err.print(
+            f"context: mcp-rag conversations show {first.conversation_external_id} --around {first.message_ids[0]}",
+            highlight=False,
+            markup=False,
+        )
+
+
+def _print_filters(applied) -> None:
+    """The filters as applied, so "last week" or "kate" shows what it was read as."""
+    if applied is None:
+        return
+    parts = []
+    if applied.authors:
+        parts.append("author " + " or ".join(applied.authors))
+    if applied.source:
+        parts.append(f"source {applied.source}")
+    if applied.since:
+        parts.append(f"since {applied.since.isoformat()}")
+    if applied.until:
+        parts.append(f"until {applied.until.isoformat()}")
+    err.print("filters: " + ", ".join(parts), highlight=False, markup=False)
 
 
 @app.command()
@@ -353,17 +404,21 @@ def ask(
     question: Annotated[str, typer.Argument(help="The question")],
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=50, help="Search hits to answer from")] = 8,
     conversation: Annotated[str | None, typer.Option(help="Only this conversation (id)")] = None,
-    author: Annotated[str | None, typer.Option()] = None,
+    author: Annotated[str | None, typer.Option(help=AUTHOR_OPTION)] = None,
     source: Annotated[str | None, typer.Option()] = None,
-    since: Annotated[datetime | None, typer.Option(help="ISO date/time")] = None,
-    until: Annotated[datetime | None, typer.Option(help="ISO date/time")] = None,
+    since: Annotated[str | None, typer.Option(help=TIME_OPTION)] = None,
+    until: Annotated[str | None, typer.Option(help=TIME_OPTION)] = None,
+    timezone: Annotated[str | None, typer.Option(help="IANA zone for times in words (default UTC)")] = None,
     history: Annotated[
         Path | None, typer.Option(help='JSON file of prior turns: [{"role": "user", "content": "..."}, ...]')
     ] = None,
     namespace: Annotated[str, typer.Option()] = "default",
     as_json: Annotated[bool, typer.Option("--json", help="Print the full answer object as JSON")] = False,
 ) -> None:
-    """Answer a question from stored conversations, with numbered citations (streamed)."""
+    """Answer a question from stored conversations, with numbered citations (streamed).
+
+    Exits with status 4 when the stored conversations hold no answer (`found: false`).
+    """
     from mcp_rag.models import AskRequest
 
     try:
@@ -376,26 +431,34 @@ def ask(
             source=source,
             since=since,
             until=until,
+            timezone=timezone,
             history=turns,
         )
     except (OSError, json.JSONDecodeError, ValidationError) as exc:
         raise _fail(_explain(exc), EXIT_CONFIG) from None
     service = _service()
     if as_json:
-        out.print_json(service.ask(req, namespace).model_dump_json())
+        answer = service.ask(req, namespace)
+        out.print_json(answer.model_dump_json())
+        if not answer.found:
+            raise typer.Exit(EXIT_NOT_FOUND)
         return
     with err.status("searching…"):
         events = service.ask_stream(req, namespace)
         kind, payload = next(events)
     err.print(f"{len(payload['sources'])} sources for: {payload['question']}", highlight=False)
     for kind, payload in events:
-        if kind == "token":
+        if kind == "sources":
+            err.print(f"{len(payload['sources'])} sources for: {payload['question']}", highlight=False)
+        elif kind == "token":
             out.print(payload["text"], end="", markup=False, highlight=False)
         elif kind == "error":
             out.print()
             raise _fail(f"answer cut short: {payload}", EXIT_UNAVAILABLE)
         elif kind == "done":
             _print_answer_footer(payload)
+            if not payload.found:
+                raise typer.Exit(EXIT_NOT_FOUND)
 
 
 def _print_answer_footer(answer) -> None:
@@ -404,6 +467,8 @@ def _print_answer_footer(answer) -> None:
         err.print(f"[yellow]provider failed:[/yellow] {answer.error}", highlight=False)
     label = "extractive answer (no language model)" if answer.extractive else f"{answer.provider} {answer.model}"
     err.print(f"— {label}", highlight=False)
+    if not answer.found:
+        err.print("not found: no stored turn is a strong match (exit status 4)", highlight=False)
     for c in answer.citations:
         where = c.title or c.conversation_external_id
         out.print(f"[{c.n}] {where} · message {', '.join(c.message_ids)} · {_when(c.timestamp)}", markup=False)
@@ -415,23 +480,42 @@ def conversations_list(
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
     cursor: Annotated[str | None, typer.Option(help="next_cursor from the previous page")] = None,
     source: Annotated[str | None, typer.Option()] = None,
+    author: Annotated[str | None, typer.Option(help="Only conversations this person took part in")] = None,
     namespace: Annotated[str, typer.Option()] = "default",
+    wide: Annotated[bool, typer.Option("--wide", help="Every column, as wide as it needs")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List conversations, newest first."""
-    page = _service().list_conversations(namespace, limit, cursor, source)
+    page = _service().list_conversations(namespace, limit, cursor, source, None, author)
     if as_json:
         out.print_json(page.model_dump_json())
         return
     from rich.table import Table
 
-    table = Table("id", "external id", "title", "source", "messages", "started")
-    table.columns[0].no_wrap = True
-    for c in page.items:
-        table.add_row(
-            str(c.id), c.external_id, c.title or "", c.source or "", str(c.message_count), _when(c.started_at)
-        )
-    _print_table(table)
+    if wide:
+        table = Table("id", "external id", "title", "source", "messages", "started", "ended", "participants")
+        for c in page.items:
+            table.add_row(
+                str(c.id),
+                c.external_id,
+                c.title or "",
+                c.source or "",
+                str(c.message_count),
+                _when(c.started_at),
+                _when(c.ended_at),
+                ", ".join(c.participants),
+            )
+        Console(width=100_000).print(table)
+    else:
+        # 80 columns: the id `show` and `delete` take is never cut; the title gives way.
+        table = Table("external id", "title", "msgs", "started", box=None, pad_edge=False)
+        table.columns[0].no_wrap = True
+        table.columns[0].min_width = max((len(c.external_id) for c in page.items), default=11)
+        table.columns[1].no_wrap, table.columns[1].overflow = True, "ellipsis"
+        table.columns[2].justify = "right"
+        for c in page.items:
+            table.add_row(c.external_id, c.title or "", str(c.message_count), _when(c.started_at)[:10])
+        (out if out.is_terminal else Console(width=80)).print(table)
     if page.next_cursor:
         err.print(f"more: --cursor {page.next_cursor}", highlight=False)
 
@@ -441,28 +525,78 @@ def conversations_show(
     conversation: Annotated[str, typer.Argument(help="Conversation id (ours or yours)")],
     offset: Annotated[int, typer.Option(min=0)] = 0,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 200,
+    around: Annotated[str | None, typer.Option(help="A message id: show the messages around it")] = None,
+    before: Annotated[int, typer.Option(min=0, max=999, help="With --around: messages before it")] = AROUND_BEFORE,
+    after: Annotated[int, typer.Option(min=0, max=999, help="With --around: messages after it")] = AROUND_AFTER,
+    all_: Annotated[bool, typer.Option("--all", help="Every message, page after page")] = False,
     namespace: Annotated[str, typer.Option()] = "default",
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Print a conversation's transcript."""
-    t = _service().get_conversation(conversation, namespace, offset, limit)
-    if as_json:
+    """Print a conversation's transcript: a page of it, the turns around a message, or all of it."""
+    service = _service()
+    t = service.get_conversation(conversation, namespace, offset, limit, around, before, after)
+    if as_json and not all_:
         out.print_json(t.model_dump_json())
         return
+    pages = [t]
+    if all_:
+        while pages[-1].offset + len(pages[-1].messages) < pages[-1].message_count and pages[-1].messages:
+            following = pages[-1].offset + len(pages[-1].messages)
+            pages.append(service.get_conversation(conversation, namespace, following, 1000))
+    if as_json:
+        whole = t.model_copy(update={"messages": [m for p in pages for m in p.messages], "limit": t.message_count})
+        out.print_json(whole.model_dump_json())
+        return
     out.print(f"[bold]{t.title or t.external_id}[/bold]  ({t.message_count} messages, id {t.id})", highlight=False)
-    for m in t.messages:
-        out.print(f"[{m.id}] {_when(m.timestamp)} {m.author or m.role or ''}: ", end="", highlight=False)
-        out.print(m.content, markup=False, highlight=False)
+    for page in pages:
+        for m in page.messages:
+            out.print(
+                f"[{m.id}] {_when(m.timestamp)} {m.author or m.role or ''}: ", end="", highlight=False, markup=False
+            )
+            out.print(m.content, markup=False, highlight=False)
+    last = pages[-1]
+    shown_to = last.offset + len(last.messages)
+    if not all_ and (t.offset > 0 or shown_to < t.message_count):
+        where = f"showed messages {t.offset + 1}-{shown_to} of {t.message_count}"
+        hints = []
+        if shown_to < t.message_count:
+            hints.append(f"next: --offset {shown_to}")
+        hints.append("everything: --all")
+        err.print(f"{where}; {', '.join(hints)}", highlight=False, markup=False)
 
 
 @conversations_app.command("delete")
 def conversations_delete(
     conversation: Annotated[str, typer.Argument(help="Conversation id (ours or yours)")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking")] = False,
     namespace: Annotated[str, typer.Option()] = "default",
 ) -> None:
-    """Delete a conversation with its messages and chunks."""
-    cid = _service().delete_conversation(conversation, namespace)
+    """Delete a conversation with its messages and chunks (asks first, unless --yes)."""
+    service = _service()
+    if not yes:
+        if not sys.stdin.isatty():
+            raise _fail("not deleting without a terminal to confirm on; pass --yes", EXIT_CONFIG)
+        t = service.get_conversation(conversation, namespace, 0, 1)
+        name = t.title or t.external_id
+        if not typer.confirm(f"Delete {name!r} ({t.message_count} messages)? This cannot be undone"):
+            raise _fail("not deleted", EXIT_FAILED)
+    cid = service.delete_conversation(conversation, namespace)
     out.print(f"deleted {cid}")
+
+
+@app.command()
+def remember(
+    note: Annotated[str, typer.Argument(help="The note or fact to keep")],
+    author: Annotated[str | None, typer.Option(help="Who said it (default: local)")] = None,
+    namespace: Annotated[str, typer.Option()] = "default",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Keep one note or fact in the namespace's notes conversation, searchable like any turn."""
+    kept = _service().remember(note, namespace, author)
+    if as_json:
+        out.print_json(kept.model_dump_json())
+        return
+    out.print(f"remembered as message {kept.message_id} of {kept.conversation_external_id}", highlight=False)
 
 
 @app.command()

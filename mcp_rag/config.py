@@ -192,6 +192,21 @@ class Settings(BaseSettings):
         None, validation_alias=AliasChoices("MCP_RAG_SLACK_BOT_TOKEN", "SLACK_BOT_TOKEN", "slack_bot_token")
     )
     slack_api_url: str = Field("https://slack.com/api/", description="Slack Web API base URL (for `sync slack`)")
+    # Bounds on what a zip may expand to, checked on its directory before anything is unpacked
+    # (docs/RELIABILITY.md): generous for real multi-GB exports, far below what a zip bomb claims.
+    import_max_member_bytes: int = Field(
+        4 * 1024**3, ge=1024, description="Largest expanded size of one file inside a zip"
+    )
+    import_max_archive_bytes: int = Field(
+        32 * 1024**3, ge=1024, description="Largest expanded size of a whole zip (zips inside it included)"
+    )
+    import_max_ratio: int = Field(
+        100, ge=2, description="Largest expanded-to-compressed size ratio of a zip and of its files over 1 MiB"
+    )
+
+    # MCP: one tool call stays under a client's timeout (often 60 s); longer work resumes on the next call.
+    mcp_call_seconds: float = Field(40.0, gt=0, le=600)
+    mcp_part_messages: int = Field(100, ge=1, le=10_000, description="Messages stored per transaction over MCP")
 
     @field_validator("import_roots", mode="before")
     @classmethod

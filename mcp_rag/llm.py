@@ -31,7 +31,9 @@ class Provider(Protocol):
     name: str
     model: str
 
-    def complete(self, system: str, user: str) -> str: ...
+    def complete(
+        self, system: str, user: str, max_tokens: int = MAX_OUTPUT_TOKENS, retries: int | None = None
+    ) -> str: ...
 
     def stream(self, system: str, user: str) -> Iterator[str]: ...
 
@@ -88,22 +90,23 @@ class ChatCompletionsProvider:
     client: Any
     model: str
 
-    def _request(self, system: str, user: str) -> dict[str, Any]:
+    def _request(self, system: str, user: str, max_tokens: int = MAX_OUTPUT_TOKENS) -> dict[str, Any]:
         request: dict[str, Any] = {
             "model": self.model,
             "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
         }
         if self.name == "openai":
             # OpenAI's reasoning models refuse `max_tokens` and any temperature but the default.
-            request["max_completion_tokens"] = MAX_OUTPUT_TOKENS
+            request["max_completion_tokens"] = max_tokens
         else:
             # Local servers (Ollama, llama.cpp, older vLLM) know only the classic fields.
-            request.update(max_tokens=MAX_OUTPUT_TOKENS, temperature=0)
+            request.update(max_tokens=max_tokens, temperature=0)
         return request
 
-    def complete(self, system: str, user: str) -> str:
-        with _translated(self.name, self.client):
-            response = self.client.chat.completions.create(**self._request(system, user))
+    def complete(self, system: str, user: str, max_tokens: int = MAX_OUTPUT_TOKENS, retries: int | None = None) -> str:
+        client = self.client if retries is None else self.client.with_options(max_retries=retries)
+        with _translated(self.name, client):
+            response = client.chat.completions.create(**self._request(system, user, max_tokens))
             _count_tokens(self.name, getattr(response, "usage", None))
             return response.choices[0].message.content or ""
 
@@ -123,17 +126,18 @@ class AnthropicProvider:
     model: str
     name: str = "anthropic"
 
-    def _request(self, system: str, user: str) -> dict[str, Any]:
+    def _request(self, system: str, user: str, max_tokens: int = MAX_OUTPUT_TOKENS) -> dict[str, Any]:
         return {
             "model": self.model,
             "system": system,
             "messages": [{"role": "user", "content": user}],
-            "max_tokens": MAX_OUTPUT_TOKENS,
+            "max_tokens": max_tokens,
         }
 
-    def complete(self, system: str, user: str) -> str:
-        with _translated(self.name, self.client):
-            response = self.client.messages.create(**self._request(system, user))
+    def complete(self, system: str, user: str, max_tokens: int = MAX_OUTPUT_TOKENS, retries: int | None = None) -> str:
+        client = self.client if retries is None else self.client.with_options(max_retries=retries)
+        with _translated(self.name, client):
+            response = client.messages.create(**self._request(system, user, max_tokens))
             _count_tokens(self.name, getattr(response, "usage", None))
             return "".join(block.text for block in response.content if block.type == "text")
 

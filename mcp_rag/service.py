@@ -23,18 +23,22 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from mcp_rag import chunking, metrics
+from mcp_rag import chunking, metrics, names
 from mcp_rag.chunking import Turn
 from mcp_rag.config import Settings
 from mcp_rag.embed import Embedder, QueryCache, get_embedder, get_query_embedder
 from mcp_rag.errors import Conflict, Invalid, NotFound, Unavailable
 from mcp_rag.models import (
+    AROUND_AFTER,
+    AROUND_BEFORE,
     MAX_PAGE,
     Answer,
+    AppliedFilters,
     AskRequest,
     ConversationIn,
     ConversationPage,
@@ -43,13 +47,14 @@ from mcp_rag.models import (
     IngestResult,
     Message,
     MessageIn,
+    Remembered,
     SearchFilters,
     SearchRequest,
     SearchResult,
     Transcript,
     check_reference,
 )
-from mcp_rag.search import fusion, windows
+from mcp_rag.search import fusion, relevance, windows
 from mcp_rag.store import chunks as chunk_sql
 from mcp_rag.store import conversations as conv_sql
 from mcp_rag.store import db
@@ -79,6 +84,9 @@ def conversation_hash(conv: ConversationIn) -> str:
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
+EMBED_SLICE = 128  # texts embedded between checks for a stop (about a second)
+
+
 class Service:
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -89,6 +97,7 @@ class Service:
         self.query_cache = QueryCache(model_calls=settings.query_model_calls)
         self._query_threads = ThreadPoolExecutor(max_workers=16, thread_name_prefix="query-embed")
         self._lock = threading.Lock()
+        self.stopping = threading.Event()  # set when the server shuts down: long work (imports) ends early
 
     # -- lazily built dependencies ------------------------------------------------
     @property
@@ -194,14 +203,100 @@ class Service:
     ) -> IngestResult:
         """Append messages to a known conversation (by our id or yours); with
         `create`, an unknown id starts a new conversation instead of failing."""
+        external_id = self._appendable(conversation, messages, namespace, create)
+        return self._write(namespace, external_id, messages, {}, create=create, positional=False)
+
+    def _appendable(self, conversation: str, messages: list[MessageIn], namespace: str, create: bool) -> str:
         if not messages:
             raise Invalid("no messages to append")
         with self._begin() as conn:
             cid = _find(conn, namespace, conversation)
             if cid is None and not create:
                 raise NotFound(f"conversation {conversation!r} not found")
-            external_id = conv_sql.summary(conn, cid)["external_id"] if cid else conversation
-        return self._write(namespace, external_id, messages, {}, create=create, positional=False)
+            return conv_sql.summary(conn, cid)["external_id"] if cid else conversation
+
+    def ingest_in_parts(
+        self,
+        conv: ConversationIn,
+        namespace: str = DEFAULT_NAMESPACE,
+        part: int = 100,
+        deadline: float | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> IngestResult:
+        """`ingest`, `part` messages per transaction, stopping after the first part that stores
+        something past `deadline` (time.monotonic()): `complete` is then False, and sending
+        the same conversation again stores the rest (stored messages are skipped by id or position).
+        `progress(done, total)` is called after each part."""
+        external_id = conv.id or conversation_hash(conv)
+        values = conv.model_dump(include={"title", "source", "url", "metadata"})
+        return self._in_parts(namespace, external_id, conv.messages, values, True, part, deadline, progress)
+
+    def append_in_parts(
+        self,
+        conversation: str,
+        messages: list[MessageIn],
+        namespace: str = DEFAULT_NAMESPACE,
+        part: int = 100,
+        deadline: float | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> IngestResult:
+        """`append_messages` in parts like `ingest_in_parts`; when not complete, the
+        messages from `next_index` on are the ones still to send."""
+        external_id = self._appendable(conversation, messages, namespace, False)
+        return self._in_parts(namespace, external_id, messages, {}, False, part, deadline, progress)
+
+    def _in_parts(self, namespace, external_id, messages, values, positional, part, deadline, progress):
+        total, first, added = len(messages), None, 0
+        for start in range(0, total, part):
+            result = self._write(
+                namespace,
+                external_id,
+                messages[start : start + part],
+                values,
+                create=True if positional else False,
+                positional=positional,
+                position_base=start,
+            )
+            first = first or result
+            added += result.messages_added
+            done = min(start + part, total)
+            if progress:
+                progress(done, total)
+            # Parts stored before (a resumed call) take no time to skip: only new work counts.
+            if result.messages_added and done < total and deadline is not None and time.monotonic() > deadline:
+                return result.model_copy(
+                    update={"created": first.created, "messages_added": added, "complete": False, "next_index": done}
+                )
+        return result.model_copy(update={"created": first.created, "messages_added": added})
+
+    NOTES_ID = "notes"
+
+    def remember(
+        self,
+        note: str,
+        namespace: str = DEFAULT_NAMESPACE,
+        author: str | None = None,
+        timestamp: datetime | None = None,
+    ) -> Remembered:
+        """Store one note or fact as a turn of the namespace's notes conversation ("notes"),
+        searchable like any other turn, with who said it and when (default: the caller, now)."""
+        from datetime import UTC
+
+        try:
+            message = MessageIn(
+                author=author or auth_actor(), role="note", content=note, timestamp=timestamp or datetime.now(UTC)
+            )
+        except ValidationError as exc:
+            raise Invalid("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None
+        values = {"title": "Notes", "source": "notes"}
+        result = self._write(namespace, self.NOTES_ID, [message], values, create=True, positional=False)
+        return Remembered(
+            conversation_id=result.id,
+            conversation_external_id=result.external_id,
+            message_id=str(result.messages_total),
+            author=message.author,
+            timestamp=message.timestamp,
+        )
 
     def _write(
         self,
@@ -211,11 +306,14 @@ class Service:
         values: dict,
         create: bool,
         positional: bool = True,
+        position_base: int = 0,
     ) -> IngestResult:
         with tracer.start_as_current_span("service.ingest"), metrics.timed(metrics.ingest_latency):
             for attempt in range(WRITE_ATTEMPTS):
                 try:
-                    result = self._write_once(namespace, external_id, messages, values, create, positional)
+                    result = self._write_once(
+                        namespace, external_id, messages, values, create, positional, position_base
+                    )
                     break
                 except Conflict as exc:
                     # Concurrent ingests update shared BM25 term counts and may deadlock;
@@ -235,6 +333,7 @@ class Service:
         values: dict,
         create: bool,
         positional: bool,
+        position_base: int = 0,
     ) -> IngestResult:
         embedder = self.embedder
         self._ensure_model()
@@ -254,7 +353,7 @@ class Service:
                         conv_sql.last_seq(conn, cid),
                     )
 
-                new_turns, new_meta = self._new_turns(messages, known, seq, positional=positional)
+                new_turns, new_meta = self._new_turns(messages, known, seq, positional, position_base)
                 if new_turns:
                     conv_sql.insert_messages(conn, cid, new_turns, new_meta)
                     context = self.settings.chunk_context
@@ -267,7 +366,7 @@ class Service:
                         context=context,
                         emit_from=redo_from,
                     )
-                    vectors = embedder.embed([d.index_text for d in drafts])
+                    vectors = self._embed_unless_stopping(embedder, [d.index_text for d in drafts])
                     metrics.ingested_chunks.inc(len(drafts))
                     chunk_sql.lock_term_stats(conn, namespace)  # held to commit: the writes below are short
                     chunk_sql.delete_from(conn, cid, redo_from)
@@ -295,20 +394,33 @@ class Service:
             chunks=n_chunks,
         )
 
+    def _embed_unless_stopping(self, embedder: Embedder, texts: list[str]) -> Any:
+        """Embeddings in slices, so a server told to stop is not held by a long conversation's
+        embedding (up to a minute); the transaction around it then rolls back."""
+        import numpy as np
+
+        parts = []
+        for start in range(0, len(texts), EMBED_SLICE):
+            if self.stopping.is_set():
+                raise Unavailable("the server is shutting down; the conversation in flight was not stored")
+            parts.append(embedder.embed(texts[start : start + EMBED_SLICE]))
+        return np.concatenate(parts) if len(parts) > 1 else parts[0] if parts else embedder.embed([])
+
     @staticmethod
     def _source(conn, cid: UUID) -> str | None:
         return conv_sql.summary(conn, cid)["source"]
 
     @staticmethod
     def _new_turns(
-        messages: list[MessageIn], known: set[str], seq: int, positional: bool
+        messages: list[MessageIn], known: set[str], seq: int, positional: bool, position_base: int = 0
     ) -> tuple[list[Turn], list[dict]]:
         """Messages not stored yet. A message without an id is known by its position
-        in the conversation (1-based), so re-sending a transcript appends its tail."""
+        in the conversation (1-based; `messages` starts at `position_base`), so
+        re-sending a transcript appends its tail."""
         turns: list[Turn] = []
         meta: list[dict] = []
         seen: set[str] = set()
-        for i, m in enumerate(messages, start=1):
+        for i, m in enumerate(messages, start=position_base + 1):
             ext = m.id or str(i if positional else seq + len(turns) + 1)
             if ext in known or ext in seen:
                 continue
@@ -416,27 +528,28 @@ class Service:
         self._ensure_model()
         filters = req.filters()
         # A worker thread embeds the query while this one runs the BM25 arm; then this thread
-        # hands it the connection (`scope`, with the conversation to search in and whether to
-        # rank exactly) and the worker runs the vector arm as soon as its vector is ready,
+        # hands it the connection (`scope`, with the conversation to search in, whether to
+        # rank exactly and the filters as resolved) and the worker runs the vector arm as soon as its vector is ready,
         # without waking this thread in between. The copied context keeps the worker's
         # spans (and logging context) in this request's trace.
-        scope: Future[tuple[Connection, UUID | None, bool]] = Future()
+        scope: Future[tuple[Connection, UUID | None, bool, SearchFilters]] = Future()
         in_context = contextvars.copy_context().run
-        vector_rows = self._query_threads.submit(in_context, self._vector_arm, req, namespace, filters, scope)
+        vector_rows = self._query_threads.submit(in_context, self._vector_arm, req, namespace, scope)
         with self.transaction(read_only=True) as conn:
             try:
                 cid = None
                 if req.conversation_id:
                     cid = _find(conn, namespace, req.conversation_id)
                     if cid is None:
-                        raise NotFound(f"conversation {req.conversation_id!r} not found")
+                        raise _missing(conn, namespace, req.conversation_id)
+                filters = self._resolve(conn, namespace, filters)
                 table_rows = chunk_sql.tune_vector_scan(conn, req.top_k)
                 lexical = chunk_sql.lexical_arm(
                     conn, namespace, req.query, filters, cid, req.top_k, self.settings.bm25_candidates
                 )
                 exact = chunk_sql.ranks_exactly(conn, namespace, filters, cid, table_rows)
                 window_hits = self._window_hits(conn, req, namespace, filters, cid)
-                scope.set_result((conn, cid, exact))
+                scope.set_result((conn, cid, exact, filters))
                 semantic, vector = vector_rows.result()
             finally:
                 scope.cancel()  # does nothing once set; otherwise the worker stops waiting for it
@@ -444,25 +557,56 @@ class Service:
             window = self._window_turns(conn, window_hits, semantic, vector, namespace, filters, cid)
             top = fusion.rerank(fusion.fuse(semantic, lexical, window), req.query)[: req.top_k]
             shown = chunk_sql.shown(conn, [r["id"] for r in top])
+            # A chunk deleted since the arms read it (each statement sees the latest commits) is left out.
+            rows = [{**r, **shown[r["id"]]} for r in top if r["id"] in shown]
+            if rows:
+                _, dfs, docs = chunk_sql.query_terms(conn, namespace, req.query)
+                farthest = max((r["dist"] for r in semantic), default=None)
+                relevance.assess(req.query, rows, farthest, dfs, docs)
+            counts = conv_sql.message_counts(conn, list({r["conversation_id"] for r in top}))
         return SearchResult(
             query=req.query,
-            # A Hit ignores the rows' other columns (id, rank, seqs). A chunk deleted since
-            # the arms read it (each statement sees the latest commits) is left out.
-            hits=[Hit(**r, **shown[r["id"]]) for r in top if r["id"] in shown],
+            # A Hit ignores the rows' other columns (id, rank, dist).
+            hits=[Hit(**r, message_count=counts.get(r["conversation_id"], r["last_seq"])) for r in rows],
+            relevant=any(r["match"] == "strong" for r in rows),
             took_ms=round((time.perf_counter() - started) * 1000, 2),
+            filters=AppliedFilters.of(filters),
         )
+
+    def _resolve(self, conn: Connection, namespace: str, filters: SearchFilters) -> SearchFilters:
+        """An author as the stored names it means (`names.matching`), a source as stored
+        (case ignored). A filter that matches nothing is Invalid, naming the closest
+        participants or sources, rather than an empty result that looks like "never said"."""
+        if filters.source:
+            stored = conv_sql.sources(conn, namespace)
+            same = [s for s in stored if names.fold(s) == names.fold(filters.source)]
+            if not same:
+                raise Invalid(names.hint("source", filters.source, stored))
+            filters = filters.model_copy(update={"source": same[0]})
+        if filters.author:
+            people = conv_sql.participants(conn, namespace)
+            matched = names.matching(filters.author, people)
+            if not matched:
+                raise Invalid(names.hint("participant", filters.author, people))
+            filters = filters.with_authors(matched)
+        return filters
+
+    def resolve_filters(self, filters: SearchFilters, namespace: str = DEFAULT_NAMESPACE) -> SearchFilters:
+        """`_resolve` in its own transaction (for doors that echo the filters of an answer)."""
+        with self.transaction(read_only=True) as conn:
+            return self._resolve(conn, namespace, filters)
 
     def _vector_arm(
         self,
         req: SearchRequest,
         namespace: str,
-        filters: SearchFilters,
-        scope: Future[tuple[Connection, UUID | None, bool]],
+        scope: Future[tuple[Connection, UUID | None, bool, SearchFilters]],
     ) -> tuple[list[dict], np.ndarray]:
         """The vector arm of `_search`, on a worker thread: the query's vector, then the
-        rows; the vector too, which the window arm's turns are ranked by."""
+        rows (under the filters as resolved); the vector too, which the window arm's turns
+        are ranked by."""
         vector = self.query_cache.embed(self.query_embedder, req.query)
-        conn, cid, exact = scope.result()
+        conn, cid, exact, filters = scope.result()
         dimension = self.query_embedder.dimension
         return chunk_sql.vector_arm(conn, namespace, vector, dimension, filters, cid, req.top_k, exact), vector
 
@@ -498,7 +642,9 @@ class Service:
         from mcp_rag import answer
 
         with tracer.start_as_current_span("service.ask"), metrics.timed(metrics.ask_latency):
-            return answer.ask(self, req, namespace)
+            result = answer.ask(self, req, namespace)
+        result.filters = AppliedFilters.of(self.resolve_filters(req.filters(), namespace))
+        return result
 
     def ask_stream(self, req: AskRequest, namespace: str = DEFAULT_NAMESPACE) -> Iterator[tuple[str, Any]]:
         """Like `ask`, as events: sources, tokens, then done (an Answer) or error (an McpRagError).
@@ -525,23 +671,44 @@ class Service:
         format: str | None = None,
         keep_noise: bool = False,
         progress: Callable[[Any], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> ImportResult:
-        """Import exports (files, folders, zips) given as (name shown, path); per-file report."""
+        """Import exports (files, folders, zips) given as (name shown, path); per-file report.
+        Ends early (Unavailable) once `stop` is set or the service is stopping."""
         from pathlib import Path
 
         from mcp_rag.importers import run
 
         given = [run.Input(name, Path(path)) for name, path in inputs]
-        return run.import_inputs(self, given, namespace, format, keep_noise, progress)
+        stops = (self.stopping, stop) if stop else (self.stopping,)
+        return run.import_inputs(self, given, namespace, format, keep_noise, progress, stop=stops)
 
     def import_from_roots(
-        self, path: str, namespace: str = DEFAULT_NAMESPACE, format: str | None = None
+        self,
+        path: str,
+        namespace: str = DEFAULT_NAMESPACE,
+        format: str | None = None,
+        progress: Callable[[Any], None] | None = None,
     ) -> ImportResult:
         """Like import_files for one path, refused unless it lies below MCP_RAG_IMPORT_ROOTS."""
         from mcp_rag.importers import roots, run
 
         real, allowed = roots.confine(path, self.settings.import_roots)
-        return run.import_inputs(self, [run.Input(path, real)], namespace, format, allowed=allowed)
+        return run.import_inputs(
+            self,
+            [run.Input(path, real)],
+            namespace,
+            format,
+            progress=progress,
+            allowed=allowed,
+            stop=(self.stopping,),
+        )
+
+    def check_import_path(self, path: str) -> None:
+        """Raise as import_from_roots would for a path outside the import roots, without importing."""
+        from mcp_rag.importers import roots
+
+        roots.confine(path, self.settings.import_roots)
 
     def sync_slack(
         self, channels: list[str], namespace: str = DEFAULT_NAMESPACE, keep_noise: bool = False
@@ -558,16 +725,31 @@ class Service:
         namespace: str = DEFAULT_NAMESPACE,
         offset: int = 0,
         limit: int = 200,
+        around: str | None = None,
+        before: int = AROUND_BEFORE,
+        after: int = AROUND_AFTER,
     ) -> Transcript:
+        """A page of a conversation: from `offset`, or, with `around` (a message id), that
+        message with up to `before` messages ahead of it and `after` behind it."""
         if offset < 0 or not 1 <= limit <= MAX_PAGE:
             raise Invalid(f"offset must be ≥ 0 and limit between 1 and {MAX_PAGE}")
+        if not (0 <= before < MAX_PAGE and 0 <= after < MAX_PAGE):
+            raise Invalid(f"before and after must be between 0 and {MAX_PAGE - 1}")
         with self.transaction(read_only=True) as conn:
             cid = _find(conn, namespace, conversation)
             if cid is None:
-                raise NotFound(f"conversation {conversation!r} not found")
+                raise _missing(conn, namespace, conversation)
+            if around is not None:
+                seq = conv_sql.seq_of(conn, cid, around)
+                if seq is None:
+                    raise NotFound(f"message {around!r} not found in conversation {conversation!r}")
+                offset = max(0, seq - 1 - before)
+                limit = min(MAX_PAGE, seq - offset + after)
             summary = conv_sql.summary(conn, cid)
             messages = conv_sql.messages_page(conn, cid, offset, limit)
-        return Transcript(**summary, messages=[Message(**m) for m in messages], offset=offset, limit=limit)
+        return Transcript(
+            **summary, messages=[Message(**m) for m in messages], offset=offset, limit=limit, around=around
+        )
 
     def list_conversations(
         self,
@@ -576,12 +758,21 @@ class Service:
         cursor: str | None = None,
         source: str | None = None,
         query: str | None = None,
+        author: str | None = None,
     ) -> ConversationPage:
+        """A page of conversations, newest first; `source` and `author` match as in search."""
         if not 1 <= limit <= MAX_PAGE:
             raise Invalid(f"limit must be between 1 and {MAX_PAGE}")
         after = _decode_cursor(cursor) if cursor else None
+        try:
+            wanted = SearchFilters(source=source, author=author)
+            query = query and check_reference(query, "q")  # storable, in NFC as titles and ids are stored
+        except ValueError as exc:
+            raise Invalid(str(exc)) from None
         with self.transaction(read_only=True) as conn:
-            rows = conv_sql.list_page(conn, namespace, limit + 1, after, source, query)
+            resolved = self._resolve(conn, namespace, wanted)
+            authors = resolved.author_names() if author else None
+            rows = conv_sql.list_page(conn, namespace, limit + 1, after, resolved.source, query, authors)
         items = [ConversationSummary(**r) for r in rows[:limit]]
         next_cursor = _encode_cursor(items[-1].created_at, items[-1].id) if len(rows) > limit else None
         return ConversationPage(items=items, next_cursor=next_cursor)
@@ -617,9 +808,17 @@ class Service:
             revision = db.current_revision(self.engine)
         except Exception:
             revision = None
+        from mcp_rag import llm
+
+        provider = llm.provider_name(self.settings)
         return {
             "git_commit": _git_commit(),
             "schema_revision": revision,
+            # Which answerer `ask` uses (the UI shows it before the first question); never a key.
+            "answer_provider": provider,
+            "answer_model": None
+            if provider == "extractive"
+            else (self.settings.answer_model or llm.DEFAULT_MODELS.get(provider)),
             "embedding_model": self.settings.embedding_model
             if self.settings.embedding_provider == "onnx"
             else f"openai/{self.settings.embedding_model}",
@@ -656,10 +855,17 @@ def _is_contention(exc: BaseException | None) -> bool:
 def _find(conn, namespace: str, reference: str) -> UUID | None:
     """A conversation by our uuid or the caller's id; a malformed reference is Invalid."""
     try:
-        check_reference(reference, "conversation id")
+        reference = check_reference(reference, "conversation id")
     except ValueError as exc:
         raise Invalid(str(exc)) from None
     return conv_sql.find_id(conn, namespace, reference)
+
+
+def _missing(conn, namespace: str, reference: str) -> NotFound:
+    """NotFound for a conversation id, naming the closest ids and titles stored."""
+    near = names.closest(reference, conv_sql.recent_references(conn, namespace), n=5)
+    hint = f"; closest: {', '.join(near)}" if near else "; list_conversations shows what is stored"
+    return NotFound(f"conversation {reference!r} not found{hint}")
 
 
 def auth_actor() -> str:

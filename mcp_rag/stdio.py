@@ -75,7 +75,7 @@ def run_stdio(settings: Settings) -> None:
     signal.signal(signal.SIGTERM, leave)
     signal.signal(signal.SIGINT, leave)
     try:
-        anyio.run(_serve, build_server(get_service))
+        anyio.run(_serve, build_server(get_service, settings))
     finally:
         if service is not None:
             service.close()

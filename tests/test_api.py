@@ -76,7 +76,8 @@ def test_append_messages_endpoint(client):
         ("post", "/v1/search", {"query": "x", "top_k": 0}),
         ("post", "/v1/search", {"query": "x", "top_k": 101}),
         ("post", "/v1/search", {"query": ""}),
-        ("post", "/v1/search", {"query": "x", "since": "yesterday"}),
+        ("post", "/v1/search", {"query": "x", "since": "the day the music died"}),
+        ("post", "/v1/search", {"query": "x", "since": "last week", "timezone": "Mars/Olympus"}),
         # Valid ISO 8601, but outside years 1-9999 once in UTC: the database would refuse them.
         ("post", "/v1/conversations", {"messages": [{"content": "hi", "timestamp": "9999-12-31T23:59:59-01:00"}]}),
         ("post", "/v1/conversations", {"messages": [{"content": "hi", "timestamp": "0001-01-01T00:00:00+01:00"}]}),

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,27 @@ def test_a_malformed_shared_buffers_setting_is_a_config_error():
     )
     assert r.returncode == 2
     assert "MCP_RAG_EMBEDDED_SHARED_BUFFERS" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_the_watchdog_leaves_at_once_when_another_watches_or_no_server_runs(tmp_path):
+    import fcntl
+
+    from mcp_rag.store import watchdog
+
+    started = time.monotonic()
+    watchdog.watch(tmp_path, poll_s=0.01)  # no postmaster.pid: nothing to watch
+    with (tmp_path / watchdog.LOCK).open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        assert watchdog._watched(tmp_path)
+        assert watchdog.main(["watchdog", str(tmp_path)]) == 0  # another holds the lock: leaves
+    assert not watchdog._watched(tmp_path)
+    assert time.monotonic() - started < 5
+
+
+def test_the_watchdog_never_signals_a_process_a_stale_postmaster_pid_names(tmp_path):
+    from mcp_rag.store import watchdog
+
+    (tmp_path / "postmaster.pid").write_text(f"{os.getpid()}\n{tmp_path}\n")  # pid reused: this test process
+    (tmp_path / ".handle_pids.json").write_text("[]")  # and no live user
+
+    watchdog.watch(tmp_path, poll_s=0.01)  # returns at once: no postgres of this data dir runs

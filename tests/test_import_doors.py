@@ -93,7 +93,15 @@ def test_rest_import_takes_several_files_and_reports_each(client):
     ]
     assert body["files"][2]["errors"][0]["location"] == "notes.bin"
     assert (body["conversations"], body["messages_added"], body["errors"]) == (6, 11, 2)
-    assert set(body["files"][0]) == {"name", "format", "conversations", "messages_added", "skipped", "errors"}
+    assert set(body["files"][0]) == {
+        "name",
+        "format",
+        "conversations",
+        "messages_added",
+        "skipped",
+        "errors",
+        "error_count",
+    }
 
     again = client.post("/v1/import", files=files[:1]).json()
     assert again["files"][0]["skipped"] == 4 and again["messages_added"] == 0
@@ -138,7 +146,7 @@ def rooted(settings, tmp_path_factory):
 
 def mcp(svc: Service, *steps) -> None:
     async def main() -> None:
-        async with Client(build_server(lambda: svc)) as client:
+        async with Client(build_server(lambda: svc, svc.settings)) as client:
             for step in steps:
                 await step(client)
 
@@ -149,8 +157,16 @@ def test_mcp_tool_imports_below_the_roots_and_skips_links_leading_out(service, r
     svc, root, _ = rooted
 
     async def step(client):
-        result = await call(client, "import_conversations", path="chats")  # relative: from the first root
-        assert [(f["format"], f["messages_added"]) for f in result["files"]] == [("transcript", 7)]
+        seen = []
+
+        async def progress(done, total, message):
+            seen.append((done, total, message))
+
+        result = await client.call_tool("import_conversations", {"path": "chats"}, progress_callback=progress)
+        run = result.structured_content  # a relative path: from the first root
+        assert run["complete"] is True and run["progress"]["messages"] == 7
+        assert [(f["format"], f["messages_added"]) for f in run["result"]["files"]] == [("transcript", 7)]
+        assert seen and seen[-1][0] == seen[-1][1] and "1 conversations, 7 messages" in seen[-1][2]
 
     mcp(svc, step)
     assert [c.source for c in service.list_conversations().items] == ["transcript"], "linked.md was not read"
@@ -168,9 +184,30 @@ def test_mcp_tool_refuses_paths_outside_the_roots_even_through_symlinks(service,
     assert service.list_conversations().items == []
 
 
-def test_mcp_tool_refuses_everything_when_no_roots_are_configured(service):
+def test_mcp_import_tools_are_not_listed_when_no_roots_are_configured(service):
     async def step(client):
-        message = await call_error(client, "import_conversations", path=str(FIXTURES / "meeting.txt"))
-        assert "set MCP_RAG_IMPORT_ROOTS" in message
+        listed = {t.name for t in (await client.list_tools()).tools}
+        assert "import_conversations" not in listed and "import_status" not in listed
+        result = await client.call_tool("import_conversations", {"path": str(FIXTURES / "meeting.txt")})
+        assert result.is_error
 
     mcp(service, step)
+
+
+def test_mcp_tool_caps_the_error_list_and_refuses_a_zip_past_the_bounds(service, rooted):
+    import json
+
+    svc, root, _ = rooted
+    (root / "bad.json").write_text(json.dumps([{"id": f"c{i}", "messages": []} for i in range(150)]))
+    with zipfile.ZipFile(root / "bomb.zip", "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("conversations.json", "[" + " " * (8 * 1024 * 1024) + "]")
+
+    async def step(client):
+        result = (await call(client, "import_conversations", path="bad.json"))["result"]
+        assert len(result["files"][0]["errors"]) == 100 and result["files"][0]["error_count"] == 150
+        assert result["errors"] == 150
+        message = await call_error(client, "import_conversations", path="bomb.zip")
+        assert "MCP_RAG_IMPORT_MAX_RATIO" in message
+
+    mcp(svc, step)
+    assert service.list_conversations().items == []

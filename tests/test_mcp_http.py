@@ -10,10 +10,17 @@ import httpx
 import pytest
 from mcp import Client
 from mcp_scenario import (
+    a_call_stops_in_time_and_the_next_one_resumes,
+    a_large_ingest_reports_progress,
+    a_note_is_remembered_and_found,
+    an_assistant_reads_the_turns_around_a_hit,
     an_assistant_stores_finds_reads_and_forgets_a_conversation,
+    author_and_source_filters_forgive_case_accents_and_handles,
     call,
     mistakes_come_back_as_tool_errors_the_model_can_fix,
+    search_replies_are_compact_unless_detail_is_asked,
     the_server_introduces_itself_with_annotated_tools,
+    times_in_words_are_resolved_and_echoed,
 )
 from server import Server
 
@@ -47,6 +54,34 @@ def test_http_mcp_assistant_stores_searches_reads_and_deletes(base_url):
 
 def test_http_mcp_bad_arguments_and_unknown_ids_are_tool_errors(base_url):
     drive(f"{base_url}/mcp/", mistakes_come_back_as_tool_errors_the_model_can_fix)
+
+
+def test_http_mcp_context_filters_dates_compact_replies_and_notes(base_url, service):
+    drive(
+        f"{base_url}/mcp",
+        an_assistant_reads_the_turns_around_a_hit,
+        author_and_source_filters_forgive_case_accents_and_handles,
+        times_in_words_are_resolved_and_echoed,
+        search_replies_are_compact_unless_detail_is_asked,
+        a_note_is_remembered_and_found,
+    )
+
+
+def serve_with(data_dir, env: dict[str, str], *scenarios) -> None:
+    server = Server(data_dir, env=env).wait_ready(90)
+    try:
+        drive(f"{server.url}/mcp", *scenarios)
+    finally:
+        server.stop()
+
+
+def test_http_mcp_large_ingest_sends_progress(service, data_dir):
+    serve_with(data_dir, {"MCP_RAG_MCP_PART_MESSAGES": "20"}, a_large_ingest_reports_progress)
+
+
+def test_http_mcp_a_long_ingest_stops_within_the_call_budget_and_resumes(service, data_dir):
+    env = {"MCP_RAG_MCP_CALL_SECONDS": "0.001", "MCP_RAG_MCP_PART_MESSAGES": "20"}
+    serve_with(data_dir, env, a_call_stops_in_time_and_the_next_one_resumes)
 
 
 def test_what_mcp_stores_rest_reads_back(base_url):

@@ -21,9 +21,16 @@ from mcp import Client, StdioServerParameters
 from mcp_scenario import (
     SKI_TRIP,
     TOOLS,
+    a_call_stops_in_time_and_the_next_one_resumes,
+    a_large_ingest_reports_progress,
+    a_note_is_remembered_and_found,
+    an_assistant_reads_the_turns_around_a_hit,
     an_assistant_stores_finds_reads_and_forgets_a_conversation,
+    author_and_source_filters_forgive_case_accents_and_handles,
     mistakes_come_back_as_tool_errors_the_model_can_fix,
+    search_replies_are_compact_unless_detail_is_asked,
     the_server_introduces_itself_with_annotated_tools,
+    times_in_words_are_resolved_and_echoed,
 )
 
 MCP_RAG = str(Path(sys.executable).with_name("mcp-rag"))
@@ -55,6 +62,37 @@ def test_stdio_assistant_stores_searches_reads_and_deletes(env):
 
 def test_stdio_bad_arguments_and_unknown_ids_are_tool_errors(env):
     drive(env, mistakes_come_back_as_tool_errors_the_model_can_fix)
+
+
+def test_stdio_reads_around_a_hit_with_positions(env):
+    drive(env, an_assistant_reads_the_turns_around_a_hit)
+
+
+def test_stdio_author_filters_forgive_and_a_miss_names_the_closest(env, service):
+    drive(env, author_and_source_filters_forgive_case_accents_and_handles)
+
+
+def test_stdio_times_in_words(env, service):
+    drive(env, times_in_words_are_resolved_and_echoed)
+
+
+def test_stdio_large_ingest_sends_progress(env, service):
+    drive({**env, "MCP_RAG_MCP_PART_MESSAGES": "20"}, a_large_ingest_reports_progress)
+
+
+def test_stdio_a_long_ingest_stops_within_the_call_budget_and_resumes(env, service):
+    drive(
+        {**env, "MCP_RAG_MCP_CALL_SECONDS": "0.001", "MCP_RAG_MCP_PART_MESSAGES": "20"},
+        a_call_stops_in_time_and_the_next_one_resumes,
+    )
+
+
+def test_stdio_search_is_compact_by_default(env, service):
+    drive(env, search_replies_are_compact_unless_detail_is_asked)
+
+
+def test_stdio_remember_keeps_a_searchable_note(env, service):
+    drive(env, a_note_is_remembered_and_found)
 
 
 def rpc(id: int, method: str, params: dict | None = None) -> dict:

@@ -177,7 +177,7 @@ MALFORMED_TOOL_CALLS = [
 
 def test_malformed_mcp_tool_arguments_are_tool_errors_and_the_server_keeps_serving(service):
     async def scenario() -> None:
-        async with Client(build_server(lambda: service)) as mcp:
+        async with Client(build_server(lambda: service, service.settings)) as mcp:
             for tool, arguments in MALFORMED_TOOL_CALLS:
                 result = await mcp.call_tool(tool, arguments)
                 assert result.is_error, (tool, arguments, result.structured_content)

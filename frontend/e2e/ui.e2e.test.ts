@@ -71,7 +71,64 @@ afterAll(async () => {
   for (const dir of made) rmSync(dir, { recursive: true, force: true });
 });
 
+/** The page's background colour as the browser computes it. */
+async function background(): Promise<string> {
+  return page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
+}
+
+const LIGHT_BG = "rgb(246, 247, 249)";
+const DARK_BG = "rgb(18, 21, 28)";
+
+/** JSON Lines of `n` small conversations: an import long enough to report progress while it runs. */
+function manyConversations(n: number): Buffer {
+  const lines = Array.from({ length: n }, (_, c) =>
+    JSON.stringify({
+      id: `bulk-${c}`,
+      title: `Bulk ${c}`,
+      messages: Array.from({ length: 6 }, (_, m) => ({ author: m % 2 ? "Kim" : "Lou", content: `Bulk ${c} turn ${m}: shipping plan item ${m}` })),
+    }),
+  );
+  return Buffer.from(lines.join("\n") + "\n");
+}
+
 describe("the web UI against a real mcp-rag server", () => {
+  test("with nothing stored, Search and Ask point to Import, Ask names its answerer, and the theme follows the system or the toggle", async () => {
+    await page.emulateMedia({ colorScheme: "light" });
+    await page.goto("/");
+    const empty = page.locator(".status.empty");
+    await expect.poll(() => empty.locator(".empty-title").textContent()).toBe("No conversations stored yet");
+    expect(await empty.getByRole("link", { name: "Import conversations" }).getAttribute("href")).toBe("/import");
+    expect(await background()).toBe(LIGHT_BG);
+    await screenshot(page, "empty-search");
+
+    await page.emulateMedia({ colorScheme: "dark" });
+    await expect.poll(background).toBe(DARK_BG);
+    await screenshot(page, "empty-search-dark");
+
+    await page.goto("/chat");
+    await expect.poll(() => page.locator(".status.empty .empty-title").textContent()).toBe("No conversations stored yet");
+    expect(await page.getByTestId("answer-provider").textContent()).toBe(
+      "Answers by: no language model: answers quote the best-matching passages",
+    );
+    await page.goto("/settings");
+    await expect.poll(() => page.getByTestId("settings-answer-provider").textContent()).toContain("no language model");
+
+    // The toggle overrides the system, and the choice survives a reload.
+    const toggle = page.locator(".theme-toggle");
+    expect(await toggle.textContent()).toContain("System");
+    await toggle.click();
+    expect(await toggle.textContent()).toContain("Light");
+    expect(await background()).toBe(LIGHT_BG);
+    await toggle.click();
+    expect(await toggle.textContent()).toContain("Dark");
+    await page.emulateMedia({ colorScheme: "light" });
+    await page.reload();
+    await expect.poll(background).toBe(DARK_BG);
+    await page.locator(".theme-toggle").click(); // back to following the system
+    expect(await page.locator(".theme-toggle").textContent()).toContain("System");
+    await expect.poll(background).toBe(LIGHT_BG);
+  });
+
   test("imports dropped and chosen files through the server: our JSON and JSONL, a Slack export zip, and a file it cannot read", async () => {
     await page.goto("/import");
     await expect.poll(() => page.title()).toBe("Import · mcp-rag");
@@ -280,4 +337,43 @@ describe("the web UI against a real mcp-rag server", () => {
     await page.goto("/?q=lake%20house");
     expect(await page.locator(".hit h2").first().textContent()).toBe("Team offsite venue");
   });
+
+  test("imports a file whose format was chosen, and shows counts and rate while the server imports", async () => {
+    await page.goto("/import");
+    // Not recognised by its content alone, read as a plain transcript once chosen.
+    const standup = Buffer.from("[09:00] Kate: morning all\n[09:01] Emi: standup moves to 9:30 tomorrow\n");
+    await page.setInputFiles("input[type=file]", { name: "standup.dat", mimeType: "", buffer: standup });
+    const guessed = page.getByRole("listitem", { name: "standup.dat" });
+    await expect.poll(() => guessed.locator(".badge").textContent()).toBe("Failed");
+    expect(await guessed.locator(".hint").textContent()).toContain("Choose its format");
+
+    await page.getByLabel("Format").selectOption("transcript");
+    await page.setInputFiles("input[type=file]", { name: "standup.dat", mimeType: "", buffer: standup });
+    const forced = page.getByRole("listitem", { name: "standup.dat" }).first();
+    await expect.poll(() => forced.locator(".badge").textContent()).toBe("Done");
+    expect(await importFacts(forced)).toMatchObject({ Format: "Plain transcript", Conversations: "1", "Messages added": "2" });
+
+    await page.getByLabel("Format").selectOption("");
+    await page.setInputFiles("input[type=file]", { name: "bulk.jsonl", mimeType: "", buffer: manyConversations(40) });
+    const bulk = page.getByRole("listitem", { name: "bulk.jsonl" });
+    const status = bulk.getByRole("status");
+    await expect.poll(() => status.textContent(), { timeout: 60_000 }).toMatch(
+      /^Importing: \d+ conversations?, \d+ messages? stored \([\d.,]+ messages\/s, \d+ s\)$/,
+    );
+    await screenshot(page, "import-progress", "[aria-label='bulk.jsonl']");
+    await expect.poll(() => bulk.locator(".badge").textContent(), { timeout: 120_000 }).toBe("Done");
+    expect(await importFacts(bulk)).toMatchObject({ Conversations: "40", "Messages added": "240" });
+
+    // Filters in words: the author as typed, times as said; the reply says what they were read as.
+    await page.goto("/?q=shipping%20plan&author=KIM");
+    await expect.poll(() => page.locator(".meta[aria-live]").textContent()).toContain("by Kim");
+    await page.goto("/?q=offsite%20booked&since=in%20March%202024&until=in%20March%202024");
+    await expect.poll(() => page.locator(".meta[aria-live]").textContent()).toMatch(/from .*2024.*to .*2024/);
+
+    await page.emulateMedia({ colorScheme: "dark" });
+    await page.goto("/?q=shipping%20plan");
+    await page.locator(".hit").first().waitFor();
+    await screenshot(page, "search-dark");
+    await page.emulateMedia({ colorScheme: "light" });
+  }, 240_000);
 });

@@ -4,6 +4,7 @@ import { useEffect } from "react";
 import { Link, NavLink, Route, Routes, useLocation } from "react-router";
 import { AskSessionProvider } from "./askSession";
 import { Empty } from "./components/Status";
+import { ThemeToggle } from "./components/ThemeToggle";
 import AskScreen from "./screens/AskScreen";
 import ConversationScreen from "./screens/ConversationScreen";
 import ConversationsScreen from "./screens/ConversationsScreen";
@@ -53,6 +54,7 @@ export default function App() {
             ))}
           </ul>
         </nav>
+        <ThemeToggle />
       </header>
       <main id="main" tabIndex={-1}>
         <Routes>

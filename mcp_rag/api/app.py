@@ -16,7 +16,7 @@ from mcp_rag import __version__
 from mcp_rag.api import problems
 from mcp_rag.api.mcp_door import LazyMcp
 from mcp_rag.api.middleware import Authenticate, BodyLimit, ObservedRequests, is_protected
-from mcp_rag.api.routes import ask, conversations, imports, ops, runbook, search, tokens
+from mcp_rag.api.routes import ask, conversations, imports, notes, ops, runbook, search, tokens
 from mcp_rag.api.sites import AllowedSites, CheckSite
 from mcp_rag.config import Settings
 from mcp_rag.service import Service
@@ -68,7 +68,7 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     """The whole HTTP surface. Without API tokens it runs open only when bound to
     loopback (or told `insecure`); `mcp-rag serve` refuses other addresses."""
     service = service or Service(settings)
-    mcp_door = LazyMcp(lambda: service)
+    mcp_door = LazyMcp(lambda: service, settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -93,6 +93,7 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     app.include_router(tokens.router, responses=problems.RESPONSES)
     app.include_router(runbook.router, responses=problems.RESPONSES)
     app.include_router(imports.router, responses=problems.RESPONSES)
+    app.include_router(notes.router, responses=problems.RESPONSES)
     # MCP over streamable HTTP at /mcp (and /mcp/...), before the UI's catch-all.
     app.router.routes.append(Route("/mcp", endpoint=mcp_door))
     app.mount("/mcp", mcp_door)

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup, TaskStatus
 
+    from mcp_rag.config import Settings
     from mcp_rag.service import Service
 
 
@@ -26,8 +27,8 @@ class LazyMcp:
     `running()` wraps the web app's lifespan: the session manager runs in its
     task group from the first MCP request until shutdown."""
 
-    def __init__(self, get_service: Callable[[], Service], prefix: str = "/mcp"):
-        self.get_service, self.prefix = get_service, prefix
+    def __init__(self, get_service: Callable[[], Service], settings: Settings, prefix: str = "/mcp"):
+        self.get_service, self.settings, self.prefix = get_service, settings, prefix
         self._app: ASGIApp | None = None
         self._lock: anyio.Lock | None = None
         self._tasks: TaskGroup | None = None
@@ -57,7 +58,7 @@ class LazyMcp:
                 if self._app is None:
                     from mcp_rag.mcp import build_server, http_endpoint
 
-                    server = build_server(self.get_service)
+                    server = build_server(self.get_service, self.settings)
                     app = http_endpoint(server)
                     await self._tasks.start(self._run, server)
                     self._app = app

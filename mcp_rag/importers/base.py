@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import threading
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -26,7 +27,8 @@ from typing import IO, Any
 
 from pydantic import ValidationError
 
-from mcp_rag.models import ConversationIn, MessageIn
+from mcp_rag.errors import Unavailable
+from mcp_rag.models import CUT_TEXT, MAX_MESSAGE_CHARS, ConversationIn, MessageIn
 
 PART_MESSAGES = 1000
 HEAD_BYTES = 64 * 1024
@@ -55,11 +57,25 @@ class Unreadable(OSError):
     """A file that cannot be read at all, with the reason a person can act on."""
 
 
-class Meter:
-    """Bytes read so far across a whole run, for progress and ETA."""
+class Stopped(Unavailable):
+    """The run was told to stop (its client left, or the server is shutting down)."""
 
-    def __init__(self) -> None:
+
+class Meter:
+    """A whole run's shared state: bytes read so far (progress and ETA), bytes unpacked from zips
+    inside zips, and the events that stop it, checked on every read."""
+
+    def __init__(self, stop: tuple[threading.Event, ...] = ()) -> None:
         self.done = 0
+        self.unpacked = 0
+        self.stop = stop
+
+    def check(self) -> None:
+        if any(event.is_set() for event in self.stop):
+            raise Stopped(
+                "the import stopped: its client disconnected or the server is shutting down; "
+                "what was stored stays, and running it again resumes"
+            )
 
 
 class _Counted(io.RawIOBase):
@@ -73,6 +89,7 @@ class _Counted(io.RawIOBase):
         data = self.raw.read(len(buffer))
         buffer[: len(data)] = data
         self.meter.done += len(data)
+        self.meter.check()
         return len(data)
 
     def close(self) -> None:
@@ -95,7 +112,7 @@ class Entry:
 
     def open(self, counted: bool = True) -> IO[bytes]:
         """The file's bytes, without a leading UTF-8 byte-order mark (Windows tools write one)."""
-        meter, buffer = (self.meter, 256 * 1024) if counted else (Meter(), HEAD_BYTES)  # uncounted: sniffing
+        meter, buffer = (self.meter, 256 * 1024) if counted else (Meter(self.meter.stop), HEAD_BYTES)  # sniffing
         f = io.BufferedReader(_Counted(self.opener(), meter), buffer)
         if f.peek(len(BOM)).startswith(BOM):
             f.read(len(BOM))
@@ -106,9 +123,14 @@ class Entry:
             return f.read(HEAD_BYTES)
 
     def text_lines(self, counted: bool = True) -> Iterator[str]:
-        """Lines without their ends; undecodable bytes become U+FFFD rather than stopping the file."""
+        """Lines without their ends; undecodable bytes become U+FFFD rather than stopping the file.
+        A line longer than a message may be is cut short, ending in CUT_TEXT (refused when stored)."""
         with io.TextIOWrapper(self.open(counted), encoding="utf-8-sig", errors="replace", newline=None) as f:
-            for line in f:
+            while line := f.readline(MAX_MESSAGE_CHARS + 1):
+                if len(line) > MAX_MESSAGE_CHARS and not line.endswith("\n"):
+                    while (rest := f.readline(MAX_MESSAGE_CHARS)) and not rest.endswith("\n"):
+                        pass
+                    line = line[: MAX_MESSAGE_CHARS - len(CUT_TEXT)] + CUT_TEXT
                 yield line.rstrip("\n")
 
 
@@ -149,6 +171,10 @@ def zip_tree(archive: zipfile.ZipFile, name: str, meter: Meter) -> Tree:
     tree = Tree(name, {})
     for info in archive.infolist():
         rel = info.filename
+        unsafe = unsafe_name(rel)
+        if unsafe:
+            tree.unreadable[rel] = unsafe
+            continue
         if info.is_dir() or rel.startswith("__MACOSX/") or PurePosixPath(rel).name.startswith("."):
             continue
         reason = unreadable_member(info)
@@ -157,6 +183,15 @@ def zip_tree(archive: zipfile.ZipFile, name: str, meter: Meter) -> Tree:
         else:
             tree.entries[rel] = Entry(f"{name}:{rel}", info.file_size, lambda info=info: _open(archive, info), meter)
     return tree
+
+
+def unsafe_name(name: str) -> str | None:
+    """Why a member's name is refused: absolute, or climbing out with `..`, with either slash.
+    Members are never written to disk, but such a name is a sign of a forged archive."""
+    parts = name.replace("\\", "/").split("/")
+    if name.startswith(("/", "\\")) or (len(parts[0]) == 2 and parts[0][1] == ":") or ".." in parts:
+        return "unsafe path in the zip (absolute or with '..'): not read"
+    return None
 
 
 def unreadable_member(info: zipfile.ZipInfo) -> str | None:

@@ -10,6 +10,12 @@ Nesting is capped at MAX_DEPTH, checked on the bytes before any parser sees
 them: json.loads would recurse until RecursionError, and ijson keeps a path
 string per open level, so 200,000 `[` would take it gigabytes of memory.
 Real exports nest a dozen levels.
+
+Strings are bounded the same way: one longer than MAX_STRING_BYTES is cut out
+of the bytes before the parser sees it (LongStrings), so no huge string is
+ever built and parsing stays linear in the file's size; its record is refused
+by validation with the reason. A JSON Lines line, or a file that is a single
+object, is read whole only up to MAX_DOCUMENT_BYTES.
 """
 
 from __future__ import annotations
@@ -24,9 +30,12 @@ import ijson
 
 from mcp_rag.errors import Invalid
 from mcp_rag.importers.base import Entry
+from mcp_rag.models import CUT_TEXT, MAX_STRING_BYTES
 
 Record = tuple[str, Any]  # (location, value or an Invalid saying why it could not be read)
 MAX_DEPTH = 256
+MAX_DOCUMENT_BYTES = 64 * 1024 * 1024  # a JSON Lines line, or a file that is one object: each is read whole
+READ_BYTES = 1024 * 1024  # what the parser reads at once: yajl rescans a token it holds on every read
 TOO_DEEP = "nested too deeply"
 
 
@@ -77,18 +86,78 @@ class Nesting:
         self.depth = max(0, self.depth - closes + opens)
 
 
+_CUT = json.dumps(CUT_TEXT).encode()[:-1]  # the opening quote and the marker; the closing quote comes later
+
+
+class LongStrings:
+    """Cuts JSON strings longer than `limit` bytes out of a byte stream before any parser sees them,
+    leaving CUT_TEXT in their place, which validation refuses with the reason.
+
+    A parser must hold a whole string before it can hand it over, and yajl (ijson's C backend)
+    rescans the part it holds on every read, so one long string costs time quadratic in its length
+    and memory linear in it. Here an open string is held back (at most `limit` bytes) until it
+    closes; past the limit its bytes are dropped up to its closing quote. Quotes are found at C
+    speed: escapes are overwritten with same-length filler, then quotes are counted."""
+
+    def __init__(self, limit: int = MAX_STRING_BYTES):
+        self.limit = limit
+        self.held = b""  # an open string from its opening quote, not yet passed on
+        self.skipping = False  # inside a cut string, dropping bytes up to its closing quote
+        self.escaped = False  # while skipping: the last dropped byte began an escape
+
+    def feed(self, data: bytes) -> bytes:
+        out = b""
+        if self.skipping:
+            end = self._closing_quote(data)
+            if end < 0:
+                return b""
+            self.skipping, out, data = False, b'"', data[end + 1 :]
+        data, self.held = self.held + data, b""
+        neutral = _ESCAPE.sub(b"\x01\x01", data)
+        if neutral.count(b'"') % 2 == 0:
+            return out + data
+        start = neutral.rfind(b'"')
+        if len(data) - start <= self.limit:
+            self.held = data[start:]
+            return out + data[:start]
+        self.skipping, self.escaped = True, neutral.endswith(b"\\")
+        return out + data[:start] + _CUT
+
+    def close(self) -> bytes:
+        """What is still held at the end of the input (an unterminated string: the parser says so)."""
+        rest, self.held = self.held, b""
+        return rest
+
+    def _closing_quote(self, data: bytes) -> int:
+        lead = b"\\" if self.escaped else b""
+        neutral = _ESCAPE.sub(b"\x01\x01", lead + data)
+        end = neutral.find(b'"')
+        if end < 0:
+            self.escaped = neutral.endswith(b"\\")
+            return -1
+        return end - len(lead)
+
+
 class _Guarded(io.RawIOBase):
+    """The bytes of a JSON file with over-long strings cut and nesting checked, as they are read."""
+
     def __init__(self, raw: IO[bytes]):
-        self.raw, self.nesting = raw, Nesting()
+        self.raw, self.nesting, self.strings = raw, Nesting(), LongStrings()
+        self.pending, self.done = b"", False
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:
-        data = self.raw.read(len(buffer))
-        self.nesting.feed(data)
-        buffer[: len(data)] = data
-        return len(data)
+        while not self.pending and not self.done:
+            data = self.raw.read(len(buffer))
+            self.done = not data
+            self.pending = self.strings.close() if self.done else self.strings.feed(data)
+            self.nesting.feed(self.pending)
+        n = min(len(buffer), len(self.pending))
+        buffer[:n] = self.pending[:n]
+        self.pending = self.pending[n:]
+        return n
 
 
 def first_char(entry: Entry) -> str:
@@ -138,7 +207,8 @@ def _array_items(entry: Entry, counted: bool = True) -> Iterator[Record]:
     index = 0  # the item being read: where a syntax error is reported
     try:
         with entry.open(counted) as f:
-            for item in ijson.items(io.BufferedReader(_Guarded(f)), "item", use_float=True):
+            guarded = io.BufferedReader(_Guarded(f), READ_BYTES)
+            for item in ijson.items(guarded, "item", use_float=True, buf_size=READ_BYTES):
                 yield f"{entry.name}[{index}]", item
                 index += 1
     except (ijson.JSONError, ValueError) as exc:
@@ -146,21 +216,47 @@ def _array_items(entry: Entry, counted: bool = True) -> Iterator[Record]:
 
 
 def _lines(entry: Entry, counted: bool = True) -> Iterator[Record]:
-    for lineno, line in enumerate(entry.text_lines(counted), start=1):
-        if not line.strip():
-            continue
-        try:
-            Nesting().feed(line.encode("utf-8", "replace"))
-            yield f"{entry.name}:{lineno}", json.loads(line)
-        except (ValueError, RecursionError) as exc:
-            yield f"{entry.name}:{lineno}", Invalid(f"not valid JSON ({_short(exc)})")
+    with entry.open(counted) as f:
+        for lineno, line in enumerate(_bounded_lines(f), start=1):
+            if line is None:
+                yield f"{entry.name}:{lineno}", Invalid(f"line longer than {MAX_DOCUMENT_BYTES:,} bytes; skipped")
+                continue
+            if not line.strip():
+                continue
+            try:
+                cut = LongStrings()  # fed as the parser would read: a string whole in one feed is not cut
+                line = b"".join(cut.feed(line[i : i + READ_BYTES]) for i in range(0, len(line), READ_BYTES))
+                line += cut.close()
+                Nesting().feed(line)
+                yield f"{entry.name}:{lineno}", json.loads(line.decode("utf-8", "replace"))
+            except (ValueError, RecursionError) as exc:
+                yield f"{entry.name}:{lineno}", Invalid(f"not valid JSON ({_short(exc)})")
+
+
+def _bounded_lines(f: IO[bytes]) -> Iterator[bytes | None]:
+    """Each line's bytes, or None for a line longer than MAX_DOCUMENT_BYTES (read past, never held)."""
+    while line := f.readline(MAX_DOCUMENT_BYTES + 1):
+        if len(line) > MAX_DOCUMENT_BYTES and not line.endswith(b"\n"):
+            while (rest := f.readline(1024 * 1024)) and not rest.endswith(b"\n"):
+                pass
+            yield None
+        else:
+            yield line
 
 
 def _whole(entry: Entry, counted: bool = True) -> Iterator[Record]:
-    with entry.open(counted) as f:
-        raw = f.read()
+    if entry.size > MAX_DOCUMENT_BYTES:
+        yield (
+            entry.name,
+            Invalid(
+                f"one JSON object of {entry.size:,} bytes, over the {MAX_DOCUMENT_BYTES:,} read whole; "
+                "export it as a JSON array or JSON Lines, which are read record by record"
+            ),
+        )
+        return
     try:
-        Nesting().feed(raw)
+        with entry.open(counted) as f:
+            raw = _Guarded(f).readall()
         yield entry.name, json.loads(raw.decode("utf-8-sig"))
     except json.JSONDecodeError as exc:
         yield f"{entry.name}:{exc.lineno}", Invalid(f"not valid JSON ({exc.msg})")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+MAX_LISTED_ERRORS = 100  # per file: a file of a million bad records must not make a million-line reply
+
 
 class RecordError(BaseModel):
     location: str = Field(description="Where in the input: file, file[3], file:12, zip:member[5] ...")
@@ -16,7 +18,16 @@ class FileImport(BaseModel):
     conversations: int = Field(0, description="Conversations created or extended by this run")
     messages_added: int = 0
     skipped: int = Field(0, description="Conversations already stored in full (re-run): nothing to add")
-    errors: list[RecordError] = Field(default_factory=list, description="Records that were skipped, and why")
+    errors: list[RecordError] = Field(
+        default_factory=list,
+        description=f"Records that were skipped, and why: the first {MAX_LISTED_ERRORS}, in order",
+    )
+    error_count: int = Field(0, description="How many records were skipped in all (errors lists the first ones)")
+
+    def add_error(self, location: str, message: str) -> None:
+        self.error_count += 1
+        if len(self.errors) < MAX_LISTED_ERRORS:
+            self.errors.append(RecordError(location=location, message=message))
 
 
 class ImportResult(BaseModel):

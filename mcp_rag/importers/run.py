@@ -10,8 +10,8 @@ unreachable database stops the run.
 
 from __future__ import annotations
 
-import shutil
 import tempfile
+import threading
 import time
 import zipfile
 import zlib
@@ -26,8 +26,9 @@ import ijson
 from mcp_rag.errors import Invalid, McpRagError, Unavailable
 from mcp_rag.importers import FORMATS, slack
 from mcp_rag.importers.base import Entry, Item, Meter, Problem, Tree, Unreadable, file_entry, folder_tree, zip_tree
+from mcp_rag.importers.bounds import Bounds, TooLarge
 from mcp_rag.importers.detect import READABLE_SUFFIXES, detect, unknown_reason
-from mcp_rag.importers.report import FileImport, ImportResult, RecordError
+from mcp_rag.importers.report import FileImport, ImportResult
 
 if TYPE_CHECKING:
     from mcp_rag.service import Service
@@ -62,22 +63,30 @@ def import_inputs(
     keep_noise: bool = False,
     progress: Callable[[Progress], None] | None = None,
     allowed: Callable[[Path], bool] | None = None,
+    stop: Sequence[threading.Event] = (),
 ) -> ImportResult:
+    """Import every input; a zip that would expand past the settings' bounds is refused (TooLarge)
+    before anything is stored, and the run ends with Stopped as soon as an event of `stop` is set."""
     if format is not None and format not in FORMATS:
         raise Invalid(f"unknown format {format!r}; one of: {', '.join(FORMATS)}")
-    meter = Meter()
+    settings = service.settings
+    bounds = Bounds(settings.import_max_member_bytes, settings.import_max_archive_bytes, settings.import_max_ratio)
+    for given in inputs:
+        if given.path.exists() and (allowed is None or allowed(given.path.resolve())):
+            bounds.check_path(given.path, given.name, allowed)
+    meter = Meter(tuple(stop))
     state = Progress(0, sum(_size(i.path) for i in inputs))
     files = []
     for given in inputs:
         report = FileImport(name=given.name, format="unknown")
         runner = Recorder(service, namespace, report, meter, state, progress)
-        runner.consume(_items(given, format, keep_noise, meter, allowed, report))
+        runner.consume(_items(given, format, keep_noise, meter, allowed, report, bounds))
         files.append(report)
     return ImportResult(
         files=files,
         conversations=sum(f.conversations for f in files),
         messages_added=sum(f.messages_added for f in files),
-        errors=sum(len(f.errors) for f in files),
+        errors=sum(f.error_count for f in files),
     )
 
 
@@ -103,14 +112,15 @@ def _items(
     meter: Meter,
     allowed: Callable[[Path], bool] | None,
     report: FileImport,
+    bounds: Bounds,
 ) -> Iterator[Item]:
     path = given.path
     if not path.exists():
         yield Problem(given.name, "no such file or folder")
     elif path.is_dir():
-        yield from _tree(folder_tree(path, given.name, meter, allowed), format, keep_noise, report)
+        yield from _tree(folder_tree(path, given.name, meter, allowed), format, keep_noise, report, bounds)
     elif _is_zip(path):
-        yield from _zip(file_entry(path, given.name, meter), format, keep_noise, report)
+        yield from _zip(file_entry(path, given.name, meter), format, keep_noise, report, bounds)
     elif format == slack.NAME:
         yield Problem(given.name, "a Slack export is a folder or a zip, not a single file")
     else:
@@ -131,28 +141,44 @@ def _is_zip(path: Path) -> bool:
         return f.read(4) == ZIP_MAGIC
 
 
-def _zip(entry: Entry, format: str | None, keep_noise: bool, report: FileImport, depth: int = 0) -> Iterator[Item]:
+def _zip(
+    entry: Entry, format: str | None, keep_noise: bool, report: FileImport, bounds: Bounds, depth: int = 0
+) -> Iterator[Item]:
     """A zip given directly or met in a folder or another zip: read like a folder, member by member."""
     if depth > MAX_ZIP_NESTING:
         yield Problem(entry.name, "zips nested too deeply; unzip the outer ones first")
         return
     with ExitStack() as stack:
         raw = stack.enter_context(entry.opener())
-        if isinstance(raw, zipfile.ZipExtFile):  # a zip member seeks by decompressing again: spool it to disk
+        member = isinstance(raw, zipfile.ZipExtFile)
+        if member:  # a zip member seeks by decompressing again: spool it to disk
             spool = stack.enter_context(tempfile.TemporaryFile(prefix="mcp-rag-zip-"))
-            shutil.copyfileobj(raw, spool, 1024 * 1024)
+            while block := raw.read(1024 * 1024):
+                entry.meter.check()
+                spool.write(block)
             raw = spool
         try:
             archive = stack.enter_context(zipfile.ZipFile(raw))
         except (zipfile.BadZipFile, OSError, EOFError):
             yield Problem(entry.name, DAMAGED_ZIP)
             return
-        yield from _tree(zip_tree(archive, entry.name, entry.meter), format, keep_noise, report, depth)
+        try:
+            bounds.check(archive, entry.name, entry.size)
+            if member:  # zips inside zips share one budget: nesting must not multiply it
+                entry.meter.unpacked += sum(i.file_size for i in archive.infolist())
+                if entry.meter.unpacked > bounds.archive_bytes:
+                    raise TooLarge(f"{entry.name}: zips inside zips expand past MCP_RAG_IMPORT_MAX_ARCHIVE_BYTES")
+        except TooLarge as exc:
+            yield Problem(entry.name, str(exc))
+            return
+        yield from _tree(zip_tree(archive, entry.name, entry.meter), format, keep_noise, report, bounds, depth)
 
 
-def _tree(tree: Tree, format: str | None, keep_noise: bool, report: FileImport, depth: int = 0) -> Iterator[Item]:
+def _tree(
+    tree: Tree, format: str | None, keep_noise: bool, report: FileImport, bounds: Bounds, depth: int = 0
+) -> Iterator[Item]:
     """Every file of a folder or zip, each detected; a Slack export inside it (its folder) is read as one."""
-    if tree.unreadable and not tree.entries:
+    if len(tree.unreadable) > 1 and not tree.entries and len(set(tree.unreadable.values())) == 1:
         yield Problem(tree.name, next(iter(tree.unreadable.values())))  # one reason for the whole zip
         return
     for rel, reason in tree.unreadable.items():
@@ -175,7 +201,7 @@ def _tree(tree: Tree, format: str | None, keep_noise: bool, report: FileImport, 
             continue
         if entry.basename.lower().endswith(".zip"):
             found_any = True
-            yield from _zip(entry, format, keep_noise, report, depth + 1)
+            yield from _zip(entry, format, keep_noise, report, bounds, depth + 1)
             continue
         if not entry.basename.lower().endswith(READABLE_SUFFIXES):
             continue
@@ -244,6 +270,7 @@ class Recorder:
         self.report.skipped = len(self.unchanged - self.touched)
 
     def _store(self, item: Item) -> None:
+        self.meter.check()
         if isinstance(item, Problem):
             self._error(item.location, item.message)
             return
@@ -266,4 +293,4 @@ class Recorder:
             self.progress(self.state)
 
     def _error(self, location: str, message: str) -> None:
-        self.report.errors.append(RecordError(location=location, message=message))
+        self.report.add_error(location, message)

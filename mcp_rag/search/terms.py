@@ -1,6 +1,6 @@
 """Terms: the words BM25 counts, the same way for chunks and for queries.
 
-Lowercase word tokens, English stop words dropped (the Snowball list that
+Case-folded word tokens of the NFC text, English stop words dropped (the Snowball list that
 PostgreSQL's `english` configuration also uses), Snowball English stems, so
 "skiing" in a question meets "ski" and "skied" in a turn. Each term is hashed
 to a fixed index in a sparse vector space: no vocabulary table to keep in sync,
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from collections import Counter
 from functools import lru_cache
 
@@ -38,8 +39,9 @@ def _stem(word: str) -> str:
 
 
 def terms(text: str) -> list[str]:
-    """The stemmed, stop-word-free terms of a text, in order."""
-    return [_stem(w) for w in _WORD.findall(text.lower()) if w not in STOP_WORDS]
+    """The stemmed, stop-word-free terms of a text, in order. NFC first, so "é" written as "e"
+    plus a combining accent is one word, not "e" cut off; casefold, so "STRASSE" meets "Straße"."""
+    return [_stem(w) for w in _WORD.findall(unicodedata.normalize("NFC", text).casefold()) if w not in STOP_WORDS]
 
 
 @lru_cache(maxsize=200_000)

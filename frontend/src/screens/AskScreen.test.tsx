@@ -58,7 +58,7 @@ describe("Ask", () => {
     expect(screen.getByText("Extractive answer")).toBeInTheDocument();
     const citations = screen.getByRole("list", { name: "Citations" });
     expect(within(citations).getByText("Breckenridge. We leave on January 6th.")).toBeInTheDocument();
-    expect(server.calls[0]?.body).toEqual({ question: "Which resort?", history: [], stream: true });
+    expect(server.of("POST", "/v1/ask")[0]?.body).toEqual({ question: "Which resort?", history: [], stream: true });
   });
 
   test("a follow-up carries the chat so far, and the ask filters", async () => {
@@ -72,7 +72,7 @@ describe("Ask", () => {
     await screen.findAllByText("Extractive answer").then((labels) => expect(labels).toHaveLength(2));
     // The server rewrote the follow-up into a standalone question: say what was searched.
     expect(screen.getByText("Searched for: “Which resort?”")).toBeInTheDocument();
-    expect(server.calls[1]?.body).toEqual({
+    expect(server.of("POST", "/v1/ask")[1]?.body).toEqual({
       question: "And when do they leave?",
       source: "whatsapp",
       stream: true,
@@ -123,5 +123,38 @@ describe("Ask", () => {
     expect(screen.getByText("Extractive answer")).toBeInTheDocument();
     await user.click(screen.getByRole("button", { name: "New chat" }));
     expect(screen.getByText("Ask a question about your conversations")).toBeInTheDocument();
+  });
+
+  test("a literal [1] inside a quoted message stays text; only the answer's own markers link", async () => {
+    const quote = "see footnote [1] in the doc";
+    const [cited] = answer().citations;
+    if (!cited) throw new Error("the sample answer has a citation");
+    fakeServer({
+      "POST /v1/ask": () =>
+        json(
+          answer({
+            answer: `Kate: “${quote}” [2]`,
+            citations: [{ ...cited, n: 1 }, { ...cited, n: 2, quote }],
+          }),
+        ),
+    });
+    const { user } = openAt("/chat");
+    await user.type(screen.getByLabelText("Ask a question"), "What did Kate say?{Enter}");
+    const body = await screen.findByText((_, el) => el?.classList.contains("answer-body") ?? false);
+    expect(body.textContent).toContain("footnote [1] in");
+    const links = within(body).getAllByRole("link");
+    expect(links.map((a) => a.textContent)).toEqual(["2"]);
+  });
+
+  test("a not-found answer says so and lists the nearest turns", async () => {
+    fakeServer({
+      "POST /v1/ask": () =>
+        json(answer({ answer: "Not found in the conversations.", found: false, citations: [] })),
+    });
+    const { user } = openAt("/chat");
+    await user.type(screen.getByLabelText("Ask a question"), "What is the wifi password?{Enter}");
+    expect(await screen.findByText("Not found in the conversations.")).toBeInTheDocument();
+    expect(screen.getByText(/Nothing close in the stored conversations; the nearest turns are/)).toBeInTheDocument();
+    expect(screen.getByRole("link", { name: "Planning the ski trip" })).toBeInTheDocument();
   });
 });

@@ -4,10 +4,11 @@
 
 import { type FormEvent, type KeyboardEvent, type ReactNode, useEffect, useRef, useState } from "react";
 import { Link } from "react-router";
-import type { Answer, Citation } from "../api/types";
+import type { Answer, Citation, Hit } from "../api/types";
 import { type Exchange, useAskSession } from "../askSession";
 import { FilterFields, activeFilterCount } from "../components/FilterFields";
 import { Empty, ErrorMessage, Loading } from "../components/Status";
+import { NothingStored, describeProvider, useAnswerProvider, useStoreEmpty } from "../components/StoreHints";
 import { formatDateTime, plural } from "../format";
 import { messageLink } from "../turns";
 
@@ -17,6 +18,8 @@ export default function AskScreen() {
   const inputRef = useRef<HTMLTextAreaElement>(null);
   const endRef = useRef<HTMLDivElement>(null);
   const lastAnswerLength = exchanges[exchanges.length - 1]?.answer.length ?? 0;
+  const storeEmpty = useStoreEmpty();
+  const provider = useAnswerProvider();
 
   useEffect(() => {
     endRef.current?.scrollIntoView?.({ block: "end" });
@@ -49,7 +52,9 @@ export default function AskScreen() {
           </button>
         )}
       </div>
-      {exchanges.length === 0 ? (
+      {exchanges.length === 0 && storeEmpty ? (
+        <NothingStored />
+      ) : exchanges.length === 0 ? (
         <Empty title="Ask a question about your conversations">
           <p>
             Answers quote the conversations and cite them: click a number like <span className="cite-sample">1</span>{" "}
@@ -68,6 +73,11 @@ export default function AskScreen() {
       <p className="visually-hidden" role="status">
         {exchanges[exchanges.length - 1]?.status === "done" ? "Answer ready" : ""}
       </p>
+      {provider && (
+        <p className="meta provider-note" data-testid="answer-provider">
+          Answers by: {describeProvider(provider)}
+        </p>
+      )}
       <form className="ask-form" onSubmit={submit}>
         <label htmlFor="ask-question" className="visually-hidden">
           {exchanges.length ? "Ask a follow-up question" : "Ask a question"}
@@ -128,15 +138,18 @@ function ExchangeItem({ exchange }: { exchange: Exchange }) {
   );
 }
 
-/** The answer with its [n] markers as links to the cited messages. */
+/** The answer with its own [n] markers as links to the cited messages. A marker is a link only
+ * when its number is in the answer's citation list and it stands outside the text the answer
+ * quotes: a literal "[1]" inside a quoted message stays text. */
 export function AnswerText({ text, citations }: { text: string; citations: Citation[] }) {
   const byNumber = new Map(citations.map((c) => [c.n, c]));
+  const quoted = quotedRanges(text, citations);
   const parts: ReactNode[] = [];
   let last = 0;
   for (const m of text.matchAll(/\[(\d+)\]/g)) {
     const citation = byNumber.get(Number(m[1]));
-    if (!citation) continue;
     const at = m.index ?? 0;
+    if (!citation || quoted.some(([start, end]) => at >= start && at < end)) continue;
     parts.push(text.slice(last, at));
     parts.push(
       <Link
@@ -155,8 +168,40 @@ export function AnswerText({ text, citations }: { text: string; citations: Citat
   return <p className="answer-body">{parts}</p>;
 }
 
+/** Where the answer text repeats a citation's verbatim quote: [start, end) offsets. */
+function quotedRanges(text: string, citations: Citation[]): [number, number][] {
+  const ranges: [number, number][] = [];
+  for (const { quote } of citations) {
+    if (!quote) continue;
+    for (let at = text.indexOf(quote); at >= 0; at = text.indexOf(quote, at + quote.length)) {
+      ranges.push([at, at + quote.length]);
+    }
+  }
+  return ranges;
+}
+
 function citationLink(citation: Citation): string {
   return messageLink(citation.conversation_id, citation.message_ids[0], citation.message_ids);
+}
+
+/** Shown with a not-found answer: what search came closest to, so the user can judge. */
+function NearestTurns({ sources }: { sources: Hit[] }) {
+  if (!sources.length) return <p className="notice not-found">Nothing close in the stored conversations.</p>;
+  return (
+    <div className="notice not-found">
+      <p>Nothing close in the stored conversations; the nearest turns are:</p>
+      <ul className="nearest">
+        {sources.slice(0, 3).map((h) => (
+          <li key={`${h.conversation_id}:${h.message_ids[0]}`}>
+            <Link to={messageLink(h.conversation_id, h.message_ids[0], h.message_ids)}>
+              {h.title || h.conversation_external_id}
+            </Link>{" "}
+            <q>{h.text.length > 160 ? `${h.text.slice(0, 159)}…` : h.text}</q>
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
 }
 
 function AnswerFooter({ result, asked }: { result: Answer; asked: string }) {
@@ -176,6 +221,7 @@ function AnswerFooter({ result, asked }: { result: Answer; asked: string }) {
         </p>
       )}
       {result.error && <p className="notice">{result.error}</p>}
+      {result.found === false && <NearestTurns sources={result.sources} />}
       {result.citations.length > 0 && (
         <ol className="citations" aria-label="Citations">
           {result.citations.map((c) => (

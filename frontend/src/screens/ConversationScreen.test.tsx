@@ -3,7 +3,7 @@ import { describe, expect, test } from "vitest";
 import { SKI_ID, messages, transcript } from "../test/data";
 import { fakeServer, json, problem } from "../test/fakeServer";
 import { openAt } from "../test/render";
-import { TRANSCRIPT_PAGE } from "./ConversationScreen";
+import { AROUND, TRANSCRIPT_PAGE } from "./ConversationScreen";
 
 describe("One conversation", () => {
   test("shows the transcript with an anchor per message and marks the linked one", async () => {
@@ -20,17 +20,26 @@ describe("One conversation", () => {
     await waitFor(() => expect(document.activeElement).toBe(target));
   });
 
-  test("a link to a message beyond the first page loads pages until it is there", async () => {
+  test("a link to a message deep in the conversation loads the page around it, earlier pages on request", async () => {
     const all = messages(TRANSCRIPT_PAGE + 50);
     const server = fakeServer({
-      [`GET /v1/conversations/${SKI_ID}`]: ({ query }) =>
-        json(transcript(all, Number(query.get("offset")), Number(query.get("limit")))),
+      [`GET /v1/conversations/${SKI_ID}`]: ({ query }) => {
+        const around = query.get("around");
+        if (!around) return json(transcript(all, Number(query.get("offset")), Number(query.get("limit"))));
+        const at = all.findIndex((m) => m.id === around);
+        const offset = Math.max(0, at - Number(query.get("before")));
+        return json(transcript(all, offset, at - offset + 1 + Number(query.get("after"))));
+      },
     });
-    openAt(`/conversations/${SKI_ID}#m-${TRANSCRIPT_PAGE + 20}`);
-    await waitFor(() => expect(document.getElementById(`m-${TRANSCRIPT_PAGE + 20}`)).toHaveClass("target"), {
-      timeout: 5000,
-    });
-    expect(server.calls.map((c) => c.query.get("offset"))).toEqual(["0", String(TRANSCRIPT_PAGE)]);
+    const { user } = openAt(`/conversations/${SKI_ID}#m-${TRANSCRIPT_PAGE + 20}`);
+    await waitFor(() => expect(document.getElementById(`m-${TRANSCRIPT_PAGE + 20}`)).toHaveClass("target"));
+    expect(server.calls.map((c) => [c.query.get("around"), c.query.get("before"), c.query.get("after")])).toEqual([
+      [String(TRANSCRIPT_PAGE + 20), String(AROUND), String(AROUND)],
+    ]);
+    const before = TRANSCRIPT_PAGE + 19 - AROUND;
+    expect(document.getElementById(`m-${before}`)).toBeNull();
+    await user.click(screen.getByRole("button", { name: `Show earlier (${before} messages before)` }));
+    await waitFor(() => expect(document.getElementById(`m-${before}`)).toBeInTheDocument());
     expect(screen.queryByRole("button", { name: /Show more/ })).toBeNull();
   });
 

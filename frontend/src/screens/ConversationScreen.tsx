@@ -1,6 +1,7 @@
 // One conversation as a transcript. Every message has an anchor (#m-<message id>);
-// a link to a message loads pages until that message is there, scrolls to it and
-// marks it (plus any other messages named in ?highlight=).
+// a link to a message loads the page around it (the API's `around`, as MCP clients
+// read a hit's context), scrolls to it and marks it (plus any other messages named
+// in ?highlight=); earlier and later messages load on request.
 
 import { useCallback, useEffect, useRef, useState } from "react";
 import { Link, useLocation, useNavigate, useParams, useSearchParams } from "react-router";
@@ -10,6 +11,8 @@ import { ErrorMessage, Loading } from "../components/Status";
 import { formatDateTime, formatRange, plural } from "../format";
 
 export const TRANSCRIPT_PAGE = 200;
+/** Messages either side of a linked message in the first page. */
+export const AROUND = 50;
 
 export function anchorFor(messageId: string): string {
   return `m-${messageId}`;
@@ -26,7 +29,8 @@ function targetFrom(hash: string): string | null {
 
 type State =
   | { kind: "loading" }
-  | { kind: "done"; conversation: Transcript; messages: Message[] }
+  /** `first`: how many messages come before the loaded ones. */
+  | { kind: "done"; conversation: Transcript; messages: Message[]; first: number }
   | { kind: "failed"; error: unknown };
 
 export default function ConversationScreen() {
@@ -46,16 +50,24 @@ export default function ConversationScreen() {
     const controller = new AbortController();
     setState({ kind: "loading" });
     scrolledTo.current = null;
-    getTranscript(id, 0, TRANSCRIPT_PAGE, controller.signal).then(
-      (conversation) => setState({ kind: "done", conversation, messages: conversation.messages }),
+    const whole = () => getTranscript(id, { offset: 0, limit: TRANSCRIPT_PAGE }, controller.signal);
+    // A message that is gone (deleted, re-imported) falls back to the start of the conversation.
+    const first = target
+      ? getTranscript(id, { around: target, before: AROUND, after: AROUND }, controller.signal).catch(whole)
+      : whole();
+    first.then(
+      (conversation) =>
+        setState({ kind: "done", conversation, messages: conversation.messages, first: conversation.offset }),
       (error: unknown) => {
         if (!controller.signal.aborted) setState({ kind: "failed", error });
       },
     );
     return () => controller.abort();
+    // The target only chooses the first page: following a link within the page needs no reload.
   }, [id, attempt]);
 
-  const loaded = state.kind === "done" ? state.messages.length : 0;
+  const loaded = state.kind === "done" ? state.first + state.messages.length : 0;
+  const earlier = state.kind === "done" ? state.first : 0;
   const total = state.kind === "done" ? state.conversation.message_count : 0;
 
   const loadMore = useCallback(async () => {
@@ -63,8 +75,23 @@ export default function ConversationScreen() {
     setLoadingMore(true);
     setMoreError(null);
     try {
-      const page = await getTranscript(id, state.messages.length, TRANSCRIPT_PAGE);
+      const page = await getTranscript(id, { offset: state.first + state.messages.length, limit: TRANSCRIPT_PAGE });
       setState({ ...state, messages: [...state.messages, ...page.messages] });
+    } catch (error) {
+      setMoreError(error);
+    } finally {
+      setLoadingMore(false);
+    }
+  }, [id, state]);
+
+  const loadEarlier = useCallback(async () => {
+    if (state.kind !== "done" || state.first === 0) return;
+    setLoadingMore(true);
+    setMoreError(null);
+    try {
+      const offset = Math.max(0, state.first - TRANSCRIPT_PAGE);
+      const page = await getTranscript(id, { offset, limit: state.first - offset });
+      setState({ ...state, messages: [...page.messages, ...state.messages], first: offset });
     } catch (error) {
       setMoreError(error);
     } finally {
@@ -82,8 +109,10 @@ export default function ConversationScreen() {
       element.focus({ preventScroll: true });
     } else if (loaded < total && !loadingMore && !moreError) {
       void loadMore();
+    } else if (earlier > 0 && !loadingMore && !moreError) {
+      void loadEarlier();
     }
-  }, [state, target, loaded, total, loadingMore, moreError, loadMore]);
+  }, [state, target, loaded, earlier, total, loadingMore, moreError, loadMore, loadEarlier]);
 
   if (state.kind === "loading") return <Loading label="Loading conversation…" />;
   if (state.kind === "failed") {
@@ -97,7 +126,8 @@ export default function ConversationScreen() {
     );
   }
   const { conversation, messages } = state;
-  const missingTarget = target !== null && loaded >= total && !messages.some((m) => m.id === target);
+  const missingTarget =
+    target !== null && loaded >= total && earlier === 0 && !messages.some((m) => m.id === target);
   return (
     <article className="transcript" aria-labelledby="conversation-title">
       <p>
@@ -126,7 +156,15 @@ export default function ConversationScreen() {
           Message “{target}” is not in this conversation any more.
         </p>
       )}
-      <ol className="messages">
+      {earlier > 0 &&
+        (loadingMore ? (
+          <Loading label="Loading earlier messages…" />
+        ) : (
+          <button type="button" className="secondary" onClick={() => void loadEarlier()}>
+            Show earlier ({plural(earlier, "message")} before)
+          </button>
+        ))}
+      <ol className="messages" start={earlier + 1}>
         {messages.map((message) => (
           <MessageItem
             key={message.seq}

@@ -4,7 +4,7 @@
 
 import { type DragEvent, useRef, useState } from "react";
 import { Link } from "react-router";
-import { type UploadProgress, uploadFile } from "../api/importing";
+import { FORMATS, type ImportProgress, type UploadProgress, uploadFile } from "../api/importing";
 import type { FileImport as ImportReport } from "../api/types";
 import { ErrorMessage } from "../components/Status";
 import { formatBytes, plural } from "../format";
@@ -15,6 +15,8 @@ interface FileImport {
   size: number;
   status: "queued" | "uploading" | "importing" | "done" | "failed";
   progress: UploadProgress;
+  /** The server's count while it imports (streamed). */
+  stored: ImportProgress | null;
   report: ImportReport | null;
   error: unknown;
 }
@@ -27,6 +29,7 @@ const storedAnything = (report: ImportReport) => report.conversations > 0 || rep
 export default function ImportScreen() {
   const [imports, setImports] = useState<FileImport[]>([]);
   const [dragging, setDragging] = useState(false);
+  const [format, setFormat] = useState("");
   const queue = useRef<Promise<void>>(Promise.resolve());
 
   const update = (key: string, change: Partial<FileImport>) =>
@@ -42,19 +45,27 @@ export default function ImportScreen() {
         size: file.size,
         status: "queued" as const,
         progress: { loaded: 0, total: file.size },
+        stored: null,
         report: null,
         error: null,
       })),
       ...list,
     ]);
     // One file at a time, in the order given: the server parses, stores and embeds each one.
+    const forced = format;
     for (const { file, key } of added) {
       queue.current = queue.current.then(async () => {
         update(key, { status: "uploading" });
         try {
-          const report = await uploadFile(file, (progress) =>
-            // Every byte sent: what is left is the server's work.
-            update(key, { progress, status: progress.loaded >= progress.total ? "importing" : "uploading" }),
+          const report = await uploadFile(
+            file,
+            {
+              // Every byte sent: what is left is the server's work.
+              onUpload: (progress) =>
+                update(key, { progress, status: progress.loaded >= progress.total ? "importing" : "uploading" }),
+              onImport: (stored) => update(key, { stored, status: "importing" }),
+            },
+            forced,
           );
           const failed = !storedAnything(report) && report.errors.length > 0;
           update(key, { status: failed ? "failed" : "done", report });
@@ -90,6 +101,16 @@ export default function ImportScreen() {
           plain-text transcript, or mcp-rag JSON / JSON Lines. The server recognises each file by its content.
           Importing a file again adds only what is new.
         </p>
+        <div className="import-options">
+          <label htmlFor="import-format">Format</label>
+          <select id="import-format" value={format} onChange={(e) => setFormat(e.target.value)}>
+            {FORMATS.map((code) => (
+              <option key={code} value={code}>
+                {code ? FORMAT_NAMES[code] : "Detect from the content"}
+              </option>
+            ))}
+          </select>
+        </div>
         <label className="button">
           Choose files…
           <input
@@ -138,14 +159,27 @@ function ImportRow({ file }: { file: FileImport }) {
       )}
       {status === "importing" && (
         <>
-          <progress aria-label={`Importing ${name}`} />
+          {file.stored && file.stored.bytes_total > 0 ? (
+            <progress
+              max={file.stored.bytes_total}
+              value={file.stored.bytes_done}
+              aria-label={`Importing ${name}`}
+            />
+          ) : (
+            <progress aria-label={`Importing ${name}`} />
+          )}
           <p className="meta" role="status">
-            Uploaded; the server is importing it…
+            {file.stored
+              ? `Importing: ${plural(file.stored.conversations, "conversation")}, ${plural(file.stored.messages, "message")} stored (${file.stored.messages_per_second.toLocaleString()} messages/s, ${Math.round(file.stored.seconds)} s)`
+              : "Uploaded; the server is importing it…"}
           </p>
         </>
       )}
       {report && <ImportFacts report={report} />}
       {report && report.errors.length > 0 && <ImportErrors report={report} />}
+      {report && report.format === "unknown" && (
+        <p className="hint">Not recognised? Choose its format under “Format” above and add the file again.</p>
+      )}
       {error !== null && <ErrorMessage error={error} />}
     </li>
   );

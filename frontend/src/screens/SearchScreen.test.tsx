@@ -14,7 +14,7 @@ describe("Search", () => {
     await user.click(screen.getByText(/^Filters/));
     await user.type(screen.getByLabelText("Author"), "Kate");
     await user.type(screen.getByLabelText("Source"), "whatsapp");
-    await user.type(screen.getByLabelText("From"), "2023-12-01");
+    await user.type(screen.getByLabelText("From"), "last week");
     await user.keyboard("{Enter}");
 
     const title = await screen.findByRole("link", { name: "Planning the ski trip" });
@@ -23,7 +23,8 @@ describe("Search", () => {
       top_k: 20,
       author: "Kate",
       source: "whatsapp",
-      since: "2023-12-01T00:00:00.000Z",
+      since: "last week",
+      timezone: Intl.DateTimeFormat().resolvedOptions().timeZone,
     });
     // The first turn matches most words, so the title opens the conversation there.
     expect(title).toHaveAttribute("href", `/conversations/${SKI_ID}?highlight=1%2C2%2C3#m-1`);
@@ -38,7 +39,7 @@ describe("Search", () => {
     const server = fakeServer({ "POST /v1/search": () => json({ query: "resort", hits: [skiHit], took_ms: 3 }) });
     openAt("/?q=resort&conversation=ski-trip-2024");
     await screen.findByRole("link", { name: "Planning the ski trip" });
-    expect(server.calls[0]?.body).toMatchObject({ query: "resort", conversation_id: "ski-trip-2024" });
+    expect(server.of("POST", "/v1/search")[0]?.body).toMatchObject({ query: "resort", conversation_id: "ski-trip-2024" });
     expect(screen.getByLabelText("Search conversations")).toHaveValue("resort");
     expect(screen.getByLabelText("Conversation")).toHaveValue("ski-trip-2024");
   });
@@ -70,5 +71,21 @@ describe("Search", () => {
     openAt("/?q=x");
     const alert = await screen.findByRole("alert");
     expect(within(alert).getByRole("link", { name: "Set an API token in Settings" })).toHaveAttribute("href", "/settings");
+  });
+
+  test("when no hit is a strong match it says nothing is close and still shows the nearest turns", async () => {
+    const weak = { ...skiHit, match: "weak" as const, relevance: 0.02 };
+    fakeServer({ "POST /v1/search": () => json({ query: "tax", hits: [weak], took_ms: 3, relevant: false }) });
+    openAt("/?q=tax");
+    expect(await screen.findByText("Nothing close; the nearest turns are:")).toBeInTheDocument();
+    expect(screen.getByRole("link", { name: "Planning the ski trip" })).toBeInTheDocument();
+  });
+
+  test("a strong hit shows no such notice", async () => {
+    const strong = { ...skiHit, match: "strong" as const, relevance: 0.97 };
+    fakeServer({ "POST /v1/search": () => json({ query: "ski", hits: [strong], took_ms: 3, relevant: true }) });
+    openAt("/?q=ski");
+    expect(await screen.findByRole("link", { name: "Planning the ski trip" })).toBeInTheDocument();
+    expect(screen.queryByText("Nothing close; the nearest turns are:")).toBeNull();
   });
 });

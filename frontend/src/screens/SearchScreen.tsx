@@ -14,6 +14,7 @@ import {
   toFilters,
 } from "../components/FilterFields";
 import { Empty, ErrorMessage, Loading } from "../components/Status";
+import { NothingStored, useStoreEmpty } from "../components/StoreHints";
 import { formatDateTime, formatRange, plural } from "../format";
 import { Highlighted, countMatches, queryTerms } from "../highlight";
 import { messageLink, splitHit } from "../turns";
@@ -102,6 +103,8 @@ export default function SearchScreen() {
 }
 
 function SearchResults({ state, query, onRetry }: { state: State; query: string; onRetry: () => void }) {
+  const empty = useStoreEmpty();
+  if (empty && state.kind !== "loading" && state.kind !== "failed") return <NothingStored />;
   switch (state.kind) {
     case "idle":
       return (
@@ -129,7 +132,11 @@ function SearchResults({ state, query, onRetry }: { state: State; query: string;
         <>
           <p className="meta" aria-live="polite">
             {plural(hits.length, "hit")} in {Math.round(took_ms)} ms
+            {appliedText(state.result.filters) && ` · ${appliedText(state.result.filters)}`}
           </p>
+          {hits.every((hit) => hit.match === "weak") && (
+            <p className="notice not-found">Nothing close; the nearest turns are:</p>
+          )}
           <ol className="hits">
             {hits.map((hit, i) => (
               <HitCard key={`${hit.conversation_id}-${hit.message_ids.join(",")}-${i}`} hit={hit} terms={terms} />
@@ -139,6 +146,16 @@ function SearchResults({ state, query, onRetry }: { state: State; query: string;
       );
     }
   }
+}
+
+/** What the server made of the filters: "by Kate Moreno · from 1 Mar 2024, 00:00". */
+function appliedText(applied: SearchResult["filters"]): string {
+  if (!applied) return "";
+  const parts: string[] = [];
+  if (applied.authors?.length) parts.push(`by ${applied.authors.join(" or ")}`);
+  if (applied.since) parts.push(`from ${formatDateTime(applied.since)}`);
+  if (applied.until) parts.push(`to ${formatDateTime(applied.until)}`);
+  return parts.join(" · ");
 }
 
 function HitCard({ hit, terms }: { hit: Hit; terms: string[] }) {

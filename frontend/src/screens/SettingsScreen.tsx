@@ -6,6 +6,7 @@ import { type Readiness, getReadiness, getVersion } from "../api/server";
 import { clearToken, getToken, saveToken } from "../api/token";
 import type { VersionInfo } from "../api/types";
 import { ErrorMessage, Loading } from "../components/Status";
+import { describeProvider } from "../components/StoreHints";
 
 export default function SettingsScreen() {
   return (
@@ -142,6 +143,15 @@ function ServerStatus() {
           </dd>
           <dt>Embedding model</dt>
           <dd>{status.version.embedding_model ?? "unknown"}</dd>
+          <dt>Answers</dt>
+          <dd data-testid="settings-answer-provider">
+            {status.version.answer_provider
+              ? describeProvider({
+                  provider: status.version.answer_provider,
+                  model: status.version.answer_model ?? null,
+                })
+              : "unknown"}
+          </dd>
           <dt>Database</dt>
           <dd>
             {status.readiness.ready ? (

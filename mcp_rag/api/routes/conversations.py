@@ -5,7 +5,16 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query, Response
 
 from mcp_rag.api.deps import get_namespace, get_service, write_namespace
-from mcp_rag.models import ConversationIn, ConversationPage, IngestResult, MessageIn, Transcript
+from mcp_rag.models import (
+    AROUND_AFTER,
+    AROUND_BEFORE,
+    MAX_ID_CHARS,
+    ConversationIn,
+    ConversationPage,
+    IngestResult,
+    MessageIn,
+    Transcript,
+)
 from mcp_rag.service import MAX_PAGE, Service
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
@@ -47,10 +56,11 @@ def list_conversations(
     cursor: str | None = Query(None, max_length=200),
     source: str | None = Query(None, max_length=100),
     q: str | None = Query(None, max_length=200, description="Filter by title or id"),
+    author: str | None = Query(None, max_length=256, description="Only conversations this person took part in"),
     service: Service = Depends(get_service),
     namespace: str = Depends(get_namespace),
 ) -> ConversationPage:
-    return service.list_conversations(namespace, limit, cursor, source, q)
+    return service.list_conversations(namespace, limit, cursor, source, q, author)
 
 
 @router.get("/{conversation_id}", response_model=Transcript)
@@ -58,10 +68,16 @@ def get_conversation(
     conversation_id: str,
     offset: int = Query(0, ge=0),
     limit: int = Query(200, ge=1, le=MAX_PAGE),
+    around: str | None = Query(
+        None, max_length=MAX_ID_CHARS, description="A message id: read the messages around it instead of from offset"
+    ),
+    before: int = Query(AROUND_BEFORE, ge=0, le=MAX_PAGE - 1, description="With around: messages before it"),
+    after: int = Query(AROUND_AFTER, ge=0, le=MAX_PAGE - 1, description="With around: messages after it"),
     service: Service = Depends(get_service),
     namespace: str = Depends(get_namespace),
 ) -> Transcript:
-    return service.get_conversation(conversation_id, namespace, offset, limit)
+    """A page of a conversation, from `offset` or around one message (`around`, `before`, `after`)."""
+    return service.get_conversation(conversation_id, namespace, offset, limit, around, before, after)
 
 
 @router.delete("/{conversation_id}", status_code=204)

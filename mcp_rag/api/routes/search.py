@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 
 from mcp_rag.api.deps import get_namespace, get_service
-from mcp_rag.models import SearchRequest, SearchResult
+from mcp_rag.models import TIME_HELP, SearchRequest, SearchResult
 from mcp_rag.service import Service
 
 router = APIRouter(prefix="/v1", tags=["search"])
@@ -34,8 +32,9 @@ async def search_get(
     author: str | None = None,
     role: str | None = None,
     source: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: str | None = Query(None, max_length=100, description=TIME_HELP),
+    until: str | None = Query(None, max_length=100, description=TIME_HELP),
+    timezone: str | None = Query(None, max_length=64, description="IANA zone for times in words (default UTC)"),
     service: Service = Depends(get_service),
     namespace: str = Depends(get_namespace),
 ) -> SearchResult:
@@ -48,5 +47,6 @@ async def search_get(
         source=source,
         since=since,
         until=until,
+        timezone=timezone,
     )
     return await run_in_threadpool(service.search, req, namespace)

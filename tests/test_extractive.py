@@ -1,0 +1,136 @@
+"""The offline answerer picks the sentence that carries the answer, by question type,
+not greetings or lines that only address someone by name; and it says when it finds nothing.
+
+Every question runs through the real service (embedded PostgreSQL, ONNX embedder,
+hybrid search) over one chat in which each fact competes with friendly noise that
+repeats the question's words.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+import pytest
+from builders import make_conversation
+
+from mcp_rag import spans
+from mcp_rag.models import AskRequest
+from mcp_rag.prompt import NOT_FOUND
+
+
+def _turns(lines: list[tuple[str, str, str]]) -> list[dict]:
+    return [
+        {"id": f"w{i}", "author": author, "content": content, "timestamp": f"{when}:00Z"}
+        for i, (author, when, content) in enumerate(lines, start=1)
+    ]
+
+
+WEEKEND = _turns(
+    [
+        ("Elise", "2023-12-28T18:00", "Hi Kate! How are you doing?"),
+        ("Kate", "2023-12-28T18:01", "I'm doing well Elise. Skiing all week, Elise!"),
+        ("Elise", "2023-12-28T18:02", "Kate, you love skiing so much!"),
+        ("Kate", "2023-12-28T18:03", "I have been skiing for about 10 years now, since school."),
+        ("Elise", "2023-12-28T18:04", "That holiday in June sounds amazing Kate!"),
+        ("Kate", "2023-12-28T18:05", "In June we flew to Lisbon with my sister and stayed by the river."),
+        ("Elise", "2023-12-28T18:06", "How was the concert on Friday?"),
+        ("Kate", "2023-12-28T18:07", "I went to the concert with my cousin Marco, the band was loud."),
+        ("Kate", "2023-12-28T18:08", "How many cats do you have now Elise?"),
+        ("Elise", "2023-12-28T18:09", "I have three cats and a very lazy dog."),
+        ("Elise", "2023-12-28T18:10", "The flight to Tokyo last spring took 14 hours, never again."),
+        ("Elise", "2023-12-28T18:11", "Do you want sushi when we meet, Kate?"),
+        ("Kate", "2023-12-28T18:12", "I don't eat sushi, raw fish is not for me."),
+        ("Kate", "2023-12-28T18:13", "Yesterday I finally fixed my old bike."),
+        ("Elise", "2023-12-28T18:14", "What did you cook for dinner tonight?"),
+        ("Kate", "2023-12-28T18:15", "Ham and pea pasta!"),
+        ("Elise", "2023-12-28T18:16", "Haha cool Kate!"),
+        ("Kate", "2023-12-28T18:17", "Bye Elise, talk soon!"),
+    ]
+)
+
+
+@pytest.fixture
+def chat(service):
+    service.ingest(make_conversation(id="weekend", title="Kate & Elise", messages=WEEKEND))
+    return service
+
+
+def ask(service, question: str):
+    return service.ask(AskRequest(question=question, conversation_id="weekend"))
+
+
+def cited(answer) -> list[str]:
+    return [m for c in answer.citations for m in c.message_ids]
+
+
+@pytest.mark.parametrize(
+    ("question", "span", "turn"),
+    [
+        ("When did Kate start skiing?", "2013", "w4"),  # "for about 10 years", said in 2023
+        ("When did Kate fix her bike?", "27 December 2023", "w14"),  # "yesterday", said on 28 December
+        ("Where did Kate fly to in June?", "Lisbon", "w6"),
+        ("Who did Kate go to the concert with?", "Marco", "w8"),
+        ("How many cats does Elise have?", "three cats", "w10"),
+        ("How long was Elise's flight to Tokyo?", "14 hours", "w11"),
+        ("Does Kate eat sushi?", "No", "w13"),
+    ],
+)
+def test_each_question_type_leads_with_its_span_and_quotes_the_turn_that_holds_it(chat, question, span, turn):
+    answer = ask(chat, question)
+    assert answer.found, answer.answer
+    assert answer.answer.startswith(f"{span}. "), answer.answer
+    assert cited(answer)[0] == turn, answer.answer
+    quote, n = answer.citations[0].quote, answer.citations[0].n
+    assert quote in WEEKEND[int(turn[1:]) - 1]["content"]  # verbatim: an excerpt of the turn
+    assert re.search(rf"“…?{re.escape(quote)}…?” \[{n}\]", answer.answer), answer.answer  # quoted, then cited
+
+
+def test_greetings_and_lines_that_address_someone_by_name_are_never_the_answer(chat):
+    for question in ("What does Kate think about skiing?", "When did Kate start skiing?", "What did Kate do in June?"):
+        answer = ask(chat, question)
+        assert cited(answer)[0] not in {"w1", "w2", "w3", "w5", "w17", "w18"}, (question, answer.answer)
+        assert not set(cited(answer)) & {"w1", "w17", "w18"}, (question, answer.answer)  # never cited at all
+
+
+def test_a_short_reply_is_read_with_the_question_before_it(chat):
+    answer = ask(chat, "What did Kate cook for dinner?")
+    assert "w16" in cited(answer) and "Ham and pea pasta" in answer.answer
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["What is the wifi password at the office?", "Who won the 2022 World Cup?", "What is Kevin's favorite language?"],
+)
+def test_questions_the_chat_cannot_answer_are_not_found(chat, question):
+    answer = ask(chat, question)
+    assert not answer.found and answer.answer == NOT_FOUND and answer.citations == []
+    assert answer.sources  # the nearest turns still come back, for a reader to judge
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("When did she leave?", "when"),
+        ("What year did they marry?", "when"),
+        ("Where does Kate work?", "where"),
+        ("Which city did they visit?", "where"),
+        ("Who won?", "who"),
+        ("How many times has Elise been to Turks and Caicos?", "count"),
+        ("How long did the flu last?", "duration"),
+        ("Did Elise spend the day alone?", "yesno"),
+        ("What kind of pasta did Kate make?", "other"),
+        ("And when is the release itself live?", "when"),
+    ],
+)
+def test_question_type_comes_from_the_first_words(question, kind):
+    assert spans.question_type(question) == kind
+
+
+def test_relative_dates_are_resolved_against_the_turn_that_says_them():
+    said = datetime(2024, 1, 7, 21, 30)
+    assert spans.date_span("I saw it yesterday", said) == "6 January 2024"
+    assert spans.date_span("We moved here two years ago", said) == "2022"
+    assert spans.date_span("Back on 30 December, 2023 at Art Basel", said) == "30 December, 2023"
+    assert spans.date_span("No date in here", said) is None
+    assert spans.date_span("The embargo lifts on Thursday", said) == "Thursday (said on 7 January 2024)"
