@@ -9,7 +9,8 @@
    spawn -> `/ready` 200 (median of --starts).
 3. Warm latency, sequential, distinct REALTALK questions (no query repeats, so
    the query-embedding cache never helps): unfiltered, then filtered by author
-   (2% of chunks), source (20%) and time range (the last 5%), checking that
+   (2% of chunks), source (20%), time range (the last 5%) and one
+   conversation (100 chunks), checking that
    every filtered request still returns a full top-k.
 4. Repeated queries (cache hits), 16 concurrent clients for --seconds (closed
    loop: how fast a queue drains; the rate served within a p95 budget is
@@ -201,17 +202,20 @@ def questions() -> list[str]:
     return list(dict.fromkeys(qs))
 
 
-# The filters of the filtered questions: one author (2% of chunks), one source (20%), the last 5% of time.
-FILTER_KINDS = ("author", "source", "recent")
+# The filters of the filtered questions: one author (2% of chunks), one source (20%), the last 5% of time,
+# one conversation (100 chunks; among the first 1,000, which every database of 100k chunks or more holds).
+FILTER_KINDS = ("author", "source", "recent", "conversation")
 
 
 def filters(i: int, kind: str | None = None) -> dict:
-    """The filter of the i-th filtered question: of `kind`, or of each kind in turn (FILTER_KINDS[i % 3])."""
+    """The filter of the i-th filtered question: of `kind`, or of each kind in turn (FILTER_KINDS[i % 4])."""
     kind = kind or FILTER_KINDS[i % len(FILTER_KINDS)]
     if kind == "author":
         return {"author": AUTHORS[i % len(AUTHORS)]}
     if kind == "source":
         return {"source": SOURCES[i % len(SOURCES)]}
+    if kind == "conversation":
+        return {"conversation_id": f"bench-{i * 37 % 1000}"}
     return since(0.05)
 
 
@@ -243,6 +247,40 @@ def sequential(
         if i % 25 == 0:
             loads.append(load_average())
     return lat, thin, loads, statistics.median(took)
+
+
+def interleaved(http: httpx.Client, plain_q: list[str], filtered_q: list[str]) -> tuple[dict, dict]:
+    """Unfiltered and filtered questions alternately, so both see the same load: their
+    latencies, and each filter kind's p95 as a multiple of the unfiltered p95."""
+    plain, filtered, thin, loads, took = [], [], 0, [], {True: [], False: []}
+    for i, (pq, fq) in enumerate(zip(plain_q, filtered_q, strict=False)):
+        for with_filter, q, lat in ((False, pq, plain), (True, fq, filtered)):
+            body = {"query": q, "top_k": TOP_K, **(filters(i) if with_filter else {})}
+            t0 = time.perf_counter()
+            resp = http.post("/v1/search", json=body)
+            lat.append(time.perf_counter() - t0)
+            resp.raise_for_status()
+            result = resp.json()
+            thin += with_filter and len(result["hits"]) < TOP_K
+            took[with_filter].append(result["took_ms"])
+        if i % 25 == 0:
+            loads.append(load_average())
+    load = {"min": min(loads), "max": max(loads)}
+    base = summary_ms(plain)
+    kinds = by_filter_kind(filtered)
+    for summary in kinds.values():
+        summary["p95_vs_unfiltered"] = round(summary["p95_ms"] / base["p95_ms"], 2)
+    return (
+        {**base, "service_p50_ms": statistics.median(took[False]), "load_average": load},
+        {
+            **summary_ms(filtered),
+            "p95_vs_unfiltered": round(summary_ms(filtered)["p95_ms"] / base["p95_ms"], 2),
+            "service_p50_ms": statistics.median(took[True]),
+            "by_filter": kinds,
+            "thin_results": thin,
+            "load_average": load,
+        },
+    )
 
 
 async def concurrent(url: str, queries: list[str], clients: int, seconds: float, server: Server) -> dict:
@@ -328,16 +366,7 @@ def measure(data_dir: Path, n: int, args) -> dict:
             rss_before_model = server.rss_mb()
             sequential(http, warm, False)
             rss_idle = server.rss_mb()
-            lat, _, loads, took = sequential(http, seq_q, False)
-            plain = {**summary_ms(lat), "service_p50_ms": took, "load_average": {"min": min(loads), "max": max(loads)}}
-            lat, thin, loads, took = sequential(http, filt_q, True)
-            filtered = {
-                **summary_ms(lat),
-                "service_p50_ms": took,
-                "by_filter": by_filter_kind(lat),
-                "thin_results": thin,
-                "load_average": {"min": min(loads), "max": max(loads)},
-            }
+            plain, filtered = interleaved(http, seq_q, filt_q)
             lat, _, loads, _ = sequential(http, seq_q[:50], False)
             repeated = {**summary_ms(lat), "load_average": {"min": min(loads), "max": max(loads)}}
         conc = asyncio.run(concurrent(server.url, qs[20 + 2 * args.queries :], args.clients, args.seconds, server))
@@ -390,8 +419,8 @@ def main() -> None:
     print(
         f"search @{args.chunks}: p50 {s['p50_ms']} ms, p95 {s['p95_ms']} ms (in the service {s['service_p50_ms']} ms;"
         f" load {s['load_average']}); "
-        f"filtered p50 {f['p50_ms']} p95 {f['p95_ms']} ms ("
-        + ", ".join(f"{k} {v['p50_ms']} / {v['p95_ms']}" for k, v in f["by_filter"].items())
+        f"filtered p50 {f['p50_ms']} p95 {f['p95_ms']} ms = {f['p95_vs_unfiltered']}x unfiltered p95 ("
+        + ", ".join(f"{k} {v['p50_ms']} / {v['p95_ms']} = {v['p95_vs_unfiltered']}x" for k, v in f["by_filter"].items())
         + f"), thin results {f['thin_results']}; "
         f"{c['clients']} clients: {c['requests_per_s']} req/s, p95 {c['p95_ms']} ms vs bare embedding "
         f"{result['bare_query_embedding']['queries_per_s']} q/s; ready in {result['startup']['median_s']} s; "

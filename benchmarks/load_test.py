@@ -2,8 +2,10 @@
 
 Starts its own server on a fresh data dir (or targets --url), runs a bounded
 number of concurrent clients for --minutes, and reports per operation the
-count, errors, p50 and p95 latency, plus the server's RSS at the start and end
-of the run (sampled every 10 s, to show whether memory stays flat).
+count, errors, p50 and p95 latency, plus the server's RSS and the PSS of the
+server and its embedded PostgreSQL together, sampled every 10 s: memory stays
+flat when the end is within 10% of the sample after the warm-up (the first
+tenth of the run, at least 30 s).
 
     python benchmarks/load_test.py --minutes 10            # make load
     python benchmarks/load_test.py --minutes 2 --clients 4 --out benchmarks/results/load_test.json
@@ -99,13 +101,31 @@ async def client(http: httpx.AsyncClient, k: int, deadline: float, stats: Stats,
             stats.errors[op].append(f"{type(exc).__name__}: {exc}")
 
 
-async def sample_rss(pid: int, deadline: float, samples: list[tuple[float, int]]) -> None:
+def tree_pss(pid: int, pgdata: Path | None) -> int:
+    """PSS in bytes of the server and, for an embedded database, its PostgreSQL processes."""
+    procs = [psutil.Process(pid)]
+    try:
+        if pgdata is not None:
+            root = psutil.Process(int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0]))
+            procs += [root, *root.children(recursive=True)]
+    except (OSError, ValueError, psutil.Error):
+        pass
+    total = 0
+    for proc in procs:
+        try:
+            total += proc.memory_full_info().pss
+        except psutil.Error:
+            continue
+    return total
+
+
+async def sample_rss(pid: int, pgdata: Path | None, deadline: float, samples: list[tuple[float, int, int]]) -> None:
     proc = psutil.Process(pid)
     started = time.monotonic()
     while time.monotonic() < deadline:
-        samples.append((round(time.monotonic() - started, 1), proc.memory_info().rss))
+        samples.append((round(time.monotonic() - started, 1), proc.memory_info().rss, tree_pss(pid, pgdata)))
         await asyncio.sleep(min(10, max(0.1, deadline - time.monotonic())))
-    samples.append((round(time.monotonic() - started, 1), proc.memory_info().rss))
+    samples.append((round(time.monotonic() - started, 1), proc.memory_info().rss, tree_pss(pid, pgdata)))
 
 
 def start_server(data_dir: Path) -> tuple[subprocess.Popen, str]:
@@ -130,7 +150,9 @@ def start_server(data_dir: Path) -> tuple[subprocess.Popen, str]:
     sys.exit("server did not become ready")
 
 
-async def run(url: str, pid: int, minutes: float, clients: int, seed_conversations: int) -> dict:
+async def run(
+    url: str, pid: int, minutes: float, clients: int, seed_conversations: int, pgdata: Path | None = None
+) -> dict:
     stats = Stats()
     counter = [0]
     async with httpx.AsyncClient(base_url=url, timeout=120) as http:
@@ -138,11 +160,11 @@ async def run(url: str, pid: int, minutes: float, clients: int, seed_conversatio
         for _ in range(seed_conversations):  # something to search from the first second
             counter[0] += 1
             (await http.post("/v1/conversations", json=conversation(rng, counter[0]))).raise_for_status()
-        rss: list[tuple[float, int]] = []
+        rss: list[tuple[float, int, int]] = []
         deadline = time.monotonic() + minutes * 60
         started = time.monotonic()
         await asyncio.gather(
-            sample_rss(pid, deadline, rss), *(client(http, k, deadline, stats, counter) for k in range(clients))
+            sample_rss(pid, pgdata, deadline, rss), *(client(http, k, deadline, stats, counter) for k in range(clients))
         )
         seconds = time.monotonic() - started
     ops = stats.report()
@@ -155,9 +177,23 @@ async def run(url: str, pid: int, minutes: float, clients: int, seed_conversatio
         "operations": ops,
         "rss_mb_start": round(rss[0][1] / 2**20, 1),
         "rss_mb_end": round(rss[-1][1] / 2**20, 1),
-        "rss_mb_samples": [(t, round(b / 2**20, 1)) for t, b in rss],
+        "rss_mb_samples": [(t, round(b / 2**20, 1)) for t, b, _ in rss],
+        **_flat(rss, seconds),
         "cpu_count": os.cpu_count(),
         "load_average_at_end": os.getloadavg(),
+    }
+
+
+def _flat(samples: list[tuple[float, int, int]], seconds: float) -> dict:
+    """PSS (server + embedded PostgreSQL) after the warm-up and at the end, and their ratio."""
+    warm = next((s for s in samples if s[0] >= max(30.0, seconds / 10)), samples[-1])
+    after, end = round(warm[2] / 2**20, 1), round(samples[-1][2] / 2**20, 1)
+    return {
+        "pss_mb_after_warmup": after,
+        "pss_mb_warmup_at_s": warm[0],
+        "pss_mb_end": end,
+        "pss_end_vs_after_warmup": round(end / after, 3) if after else None,
+        "pss_mb_samples": [(t, round(p / 2**20, 1)) for t, _, p in samples],
     }
 
 
@@ -179,7 +215,8 @@ def main() -> None:
         proc, url = start_server(data_dir)
         pid = proc.pid
     try:
-        report = asyncio.run(run(url, pid, args.minutes, args.clients, args.seed_conversations))
+        pgdata = data_dir / "pgdata" if data_dir is not None else None
+        report = asyncio.run(run(url, pid, args.minutes, args.clients, args.seed_conversations, pgdata))
     finally:
         if proc is not None:
             proc.send_signal(signal.SIGTERM)

@@ -1,6 +1,6 @@
 """`make bench`: every performance figure of docs/PERFORMANCE.md, in one run.
 
-Quick set (under 10 minutes on 2 cores; the 100k database is cached in
+Quick set (about 15 minutes on 2 cores; the 100k database is cached in
 /var/tmp/mcp-rag-bench after the first run):
   - ingest end to end vs the bare embedding model (bench_ingest.py);
   - search at 100k chunks: warm p50/p95, filtered, 16 clients, start-up,
@@ -10,7 +10,11 @@ Quick set (under 10 minutes on 2 cores; the 100k database is cached in
     and off in the same run, the
     closed-loop 16-client figure and the bare query-embedding rate
     (bench_throughput.py --quick, ~2 min);
-  - MCP `initialize` over stdio (mcp_latency.py's handshake timer).
+  - MCP `initialize` over stdio (mcp_latency.py's handshake timer);
+  - memory: PSS of `serve` and of each embedded PostgreSQL process after four
+    REALTALK conversations and 300 searches, the lean default beside
+    MCP_RAG_MEMORY_PROFILE=speed, with both sides' ingest rate and search
+    p50/p95 (bench_memory.py, ~6 min).
 `--full` adds all ten REALTALK conversations to the ingest figure, longer
 throughput steps, and a 1M-chunk search database (building it takes a long
 while on 2 cores).
@@ -81,6 +85,12 @@ def table(results: dict) -> list[tuple[str, str, str, str]]:
                 _load(f),
             ),
             (
+                f"search {label} filtered p95 / unfiltered p95",
+                ", ".join(f"{k} {v['p95_vs_unfiltered']}x" for k, v in f["by_filter"].items()),
+                "<= 2x",
+                _load(f),
+            ),
+            (
                 f"search {label} 16 clients",
                 f"{c['requests_per_s']} req/s, p95 {c['p95_ms']} ms; bare query embedding "
                 f"{r['bare_query_embedding']['queries_per_s']} q/s",
@@ -89,6 +99,7 @@ def table(results: dict) -> list[tuple[str, str, str, str]]:
             ),
         ]
     rows += throughput_rows(results["throughput"])
+    rows += memory_rows(results["memory"])
     rows += [
         (
             "serve -> /ready (100k DB)",
@@ -109,6 +120,34 @@ def table(results: dict) -> list[tuple[str, str, str, str]]:
             "",
         ),
     ]
+    return rows
+
+
+def memory_rows(m: dict) -> list[tuple[str, str, str, str]]:
+    """PSS per process and in total for each side of bench_memory.py, beside its speed."""
+    rows = []
+    for name, s in m["sides"].items():
+        after = s["after"]
+        roles = ", ".join(
+            f"{k.removeprefix('postgres: ')} {v['pss_mb']}" + (f" ({v['processes']})" if v["processes"] > 1 else "")
+            for k, v in after["by_role"].items()
+        )
+        rows += [
+            (
+                f"PSS serve + PostgreSQL, {name}",
+                f"idle after a first search {s['idle_total_pss_mb']} MiB; after 4 conversations + 300 searches "
+                f"{s['after_total_pss_mb']} MiB: {roles}",
+                "<= 180 idle, <= 350 after" if name == "default" else "report",
+                "",
+            ),
+            (
+                f"speed, {name}",
+                f"ingest {s['ingest_messages_per_s']} msg/s, search p50 {s['search']['p50_ms']} / "
+                f"p95 {s['search']['p95_ms']} ms",
+                "within 10% of before",
+                f"{s['load_average']['min']}-{s['load_average']['max']}",
+            ),
+        ]
     return rows
 
 
@@ -184,6 +223,7 @@ def main() -> None:
     run("bench_ingest.py", *(["--full"] if args.full else []))
     run("bench_search.py", "--chunks", "100000", "--queries", "150")
     run("bench_throughput.py", *([] if args.full else ["--quick"]))
+    run("bench_memory.py")
     if args.full:
         run("bench_search.py", "--chunks", "1000000", "--queries", "200", "--seconds", "30")
     results = {
@@ -193,6 +233,7 @@ def main() -> None:
             (RESULTS / f"bench_throughput_100000{'' if args.full else '_quick'}.json").read_text()
         ),
         "mcp_initialize": mcp_initialize(),
+        "memory": json.loads((RESULTS / "memory_serve_realtalk.json").read_text()),
     }
     if args.full:
         results["search_1000000"] = json.loads((RESULTS / "bench_search_1000000.json").read_text())

@@ -97,9 +97,15 @@ class Settings(BaseSettings):
     # returned, so a pool smaller than the concurrent searches opens PostgreSQL backends over and over.
     db_pool_size: int = Field(16, ge=1, le=200)
     embedded_shared_buffers: str = Field(
-        "256MB",
-        pattern=r"^[1-9][0-9]*(kB|MB|GB)$",
-        description="shared_buffers of the embedded PostgreSQL (e.g. 256MB, 2GB), applied from its next start",
+        "auto",
+        pattern=r"^(auto|[1-9][0-9]*(kB|MB|GB))$",
+        description="shared_buffers of the embedded PostgreSQL (e.g. 256MB, 2GB), applied from its next start; "
+        "auto: the size of the data, 32MB to 256MB (256MB with MCP_RAG_MEMORY_PROFILE=speed)",
+    )
+    memory_profile: Literal["lean", "speed"] = Field(
+        "lean",
+        description="lean: ONNX Runtime without arenas, PostgreSQL memory sized to the corpus; "
+        "speed: arenas kept, fixed PostgreSQL memory (docs/PERFORMANCE.md, memory)",
     )
     auto_migrate: bool = True
     db_wait_seconds: float = Field(

@@ -693,8 +693,17 @@ def mount_http(app: Starlette, server: MCPServer, prefix: str = "/mcp") -> None:
     so the SDK's own narrower check (loopback binds only) is turned off: one
     rule for the whole server.
     """
-    endpoint = server.streamable_http_app(
-        streamable_http_path="/", transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False)
-    )
+    endpoint = http_endpoint(server)
     app.router.routes.append(Route(prefix, endpoint=_BarePath(endpoint, prefix)))
     app.mount(prefix, endpoint)
+
+
+def http_endpoint(server: MCPServer) -> ASGIApp:
+    """`server` over streamable HTTP, as an app to mount (`mount_http`, `api/mcp_door.py`).
+
+    The web app's CheckSite middleware checks Host and Origin for every path,
+    /mcp included, so the SDK's own narrower check (loopback binds only) is
+    turned off: one rule for the whole server."""
+    return server.streamable_http_app(
+        streamable_http_path="/", transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    )

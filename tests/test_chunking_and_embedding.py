@@ -110,3 +110,20 @@ def test_when_the_quantizer_fails_queries_use_the_bundled_graph_and_say_why(tmp_
     assert "cannot build the int8 embedding model (unsupported graph)" in caplog.text
     assert np.array_equal(v, OnnxMiniLM().embed(TEXTS))  # the bundled graph, exactly
     assert not list((tmp_path / "models").glob("*.onnx"))  # nothing half-built left behind
+
+
+def test_the_lean_profile_runs_the_models_without_arenas_and_embeds_the_same_vectors(tmp_path):
+    from mcp_rag.config import load_settings
+    from mcp_rag.embed import get_embedder, get_query_embedder
+
+    texts = [*TEXTS, "word " * 200]  # a long one: the batch's largest tensors
+    vectors = {}
+    for profile in ("lean", "speed"):
+        settings = load_settings(memory_profile=profile, model_cache_dir=tmp_path / "models")
+        for use, embedder in (("chunks", get_embedder(settings)), ("queries", get_query_embedder(settings))):
+            rows = embedder.embed(texts) if use == "chunks" else np.stack([embedder.embed([t])[0] for t in texts])
+            options = embedder._session.get_session_options()
+            assert options.enable_cpu_mem_arena == options.enable_mem_pattern == (profile == "speed")
+            vectors[profile, use] = rows
+    for use in ("chunks", "queries"):
+        assert np.array_equal(vectors["lean", use], vectors["speed", use])

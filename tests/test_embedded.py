@@ -1,4 +1,6 @@
-"""The embedded PostgreSQL takes its shared_buffers from our settings (ALTER SYSTEM, next start)."""
+"""The embedded PostgreSQL takes its server settings from ours (ALTER SYSTEM; a new cluster
+is restarted once so that its first session runs with them, an existing one applies them
+from its next start)."""
 
 from __future__ import annotations
 
@@ -10,31 +12,61 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
+
+from mcp_rag.config import load_settings
+from mcp_rag.store import db
+
 SHOW = (
     "from sqlalchemy import text\n"
     "from mcp_rag.config import load_settings\n"
     "from mcp_rag.service import Service\n"
     "service = Service(load_settings())\n"
     "with service.engine.connect() as c:\n"
-    "    print(c.execute(text('SHOW shared_buffers')).scalar())\n"
+    "    print(c.execute(text('SHOW shared_buffers')).scalar(), c.execute(text('SHOW io_method')).scalar())\n"
     "service.close()\n"
 )
 
 
-def test_shared_buffers_setting_applies_from_the_next_start():
+def _show(env: dict[str, str]) -> list[str]:
+    """shared_buffers and io_method as a new process sees them (it starts the embedded
+    server and, the last user, stops it when it leaves)."""
+    r = subprocess.run([sys.executable, "-c", SHOW], env=env, capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr[-1500:]
+    return r.stdout.split()
+
+
+def test_settings_apply_from_the_first_session_then_from_the_next_start():
     # Not pytest's tmp_path: the embedded server runs as its own user (see conftest).
     data_dir = Path(tempfile.mkdtemp(prefix="mcp-rag-buffers-"))
     env = {**os.environ, "MCP_RAG_DATA_DIR": str(data_dir), "MCP_RAG_EMBEDDED_SHARED_BUFFERS": "160MB"}
     try:
-        # Each process starts the embedded server and stops it when it leaves (it is the last user).
-        runs = [subprocess.run([sys.executable, "-c", SHOW], env=env, capture_output=True, text=True, timeout=180)]
-        runs.append(subprocess.run([sys.executable, "-c", SHOW], env=env, capture_output=True, text=True, timeout=180))
-        assert all(r.returncode == 0 for r in runs), [r.stderr[-1500:] for r in runs]
-        first, second = (r.stdout.strip() for r in runs)
-        assert first != "160MB"  # a new cluster starts on the wheel's default
-        assert second == "160MB"
+        assert _show(env) == ["160MB", "sync"]  # a new cluster: the lean profile from the start
+        speed = {**env, "MCP_RAG_MEMORY_PROFILE": "speed", "MCP_RAG_EMBEDDED_SHARED_BUFFERS": "auto"}
+        assert _show(speed) == ["160MB", "sync"]  # written now, applied from the next start
+        assert _show(speed) == ["256MB", "worker"]
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.mark.parametrize(
+    ("data_mb", "profile", "setting", "expected"),
+    [
+        (0, "lean", "auto", "32MB"),  # before initdb
+        (90, "lean", "auto", "128MB"),  # the data's size, rounded up to a power of two
+        (5000, "lean", "auto", "256MB"),
+        (0, "speed", "auto", "256MB"),
+        (0, "lean", "1GB", "1GB"),  # an explicit size wins
+    ],
+)
+def test_shared_buffers_follow_the_data_size(tmp_path: Path, data_mb: int, profile: str, setting: str, expected: str):
+    (tmp_path / "pgdata" / "base" / "5").mkdir(parents=True)
+    with (tmp_path / "pgdata" / "base" / "5" / "16384").open("wb") as fh:
+        fh.truncate(data_mb << 20)  # sparse: its size is what counts
+    settings = load_settings(data_dir=tmp_path, memory_profile=profile, embedded_shared_buffers=setting)
+    conf = db.embedded_settings(settings)
+    assert conf["shared_buffers"] == expected
+    assert conf["io_method"] == ("sync" if profile == "lean" else "worker")
 
 
 def test_a_malformed_shared_buffers_setting_is_a_config_error():

@@ -11,14 +11,15 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
+from starlette.routing import Route
 
 from mcp_rag import __version__
 from mcp_rag.api import problems
+from mcp_rag.api.mcp_door import LazyMcp
 from mcp_rag.api.middleware import Authenticate, BodyLimit, ObservedRequests, is_protected
 from mcp_rag.api.routes import ask, conversations, imports, notes, ops, runbook, search, tokens
 from mcp_rag.api.sites import AllowedSites, CheckSite
 from mcp_rag.config import Settings
-from mcp_rag.mcp import build_server, mount_http
 from mcp_rag.service import Service
 
 log = logging.getLogger(__name__)
@@ -68,11 +69,11 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     """The whole HTTP surface. Without API tokens it runs open only when bound to
     loopback (or told `insecure`); `mcp-rag serve` refuses other addresses."""
     service = service or Service(settings)
-    mcp_server = build_server(lambda: service, settings)
+    mcp_door = LazyMcp(lambda: service, settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with mcp_server.session_manager.run():
+        async with mcp_door.running():
             yield
         service.close()
 
@@ -94,7 +95,9 @@ def create_app(settings: Settings, service: Service | None = None) -> FastAPI:
     app.include_router(runbook.router, responses=problems.RESPONSES)
     app.include_router(imports.router, responses=problems.RESPONSES)
     app.include_router(notes.router, responses=problems.RESPONSES)
-    mount_http(app, mcp_server)  # MCP over streamable HTTP at /mcp, before the UI's catch-all
+    # MCP over streamable HTTP at /mcp (and /mcp/...), before the UI's catch-all.
+    app.router.routes.append(Route("/mcp", endpoint=mcp_door))
+    app.mount("/mcp", mcp_door)
     # Middleware: the last added runs first, so requests are observed (logged,
     # counted, given an id) even when the body limit or auth turns them away.
     open_allowed = settings.host in LOOPBACK or settings.insecure

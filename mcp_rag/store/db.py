@@ -79,7 +79,40 @@ def database_url(settings: Settings) -> str:
         return _postgres_url(settings.database_url, "DATABASE_URL")
     from mcp_rag.store import embedded
 
-    return embedded.start(settings.pgdata, shared_buffers=settings.embedded_shared_buffers)
+    return embedded.start(settings.pgdata, embedded_settings(settings))
+
+
+# The embedded server's own defaults that cost memory for nothing here: three I/O worker
+# processes (data read from the page cache gains nothing from them) and the logical
+# replication launcher (docs/PERFORMANCE.md, memory).
+LEAN = {"io_method": "sync", "max_logical_replication_workers": "0"}
+SPEED = {"io_method": "worker", "max_logical_replication_workers": "4"}  # PostgreSQL's defaults
+# shared_buffers by the data's size ("auto"): pages are only counted once touched, but the
+# buffer table and descriptors are allocated for the whole pool at start.
+SHARED_BUFFERS_MIN_MB, SHARED_BUFFERS_MAX_MB = 32, 256
+
+
+def embedded_settings(settings: Settings) -> dict[str, str]:
+    """The embedded PostgreSQL's server settings for `settings.memory_profile`."""
+    chosen = settings.embedded_shared_buffers
+    if chosen == "auto":
+        mb = SHARED_BUFFERS_MAX_MB
+        if settings.memory_profile == "lean":
+            mb = _data_mb(settings.pgdata)
+            mb = max(SHARED_BUFFERS_MIN_MB, min(SHARED_BUFFERS_MAX_MB, 1 << max(mb - 1, 1).bit_length()))
+        chosen = f"{mb}MB"
+    return {"shared_buffers": chosen, **(LEAN if settings.memory_profile == "lean" else SPEED)}
+
+
+def _data_mb(pgdata: Path) -> int:
+    """The megabytes of table and index files in the data dir (0 before initdb)."""
+    total = 0
+    for path in (pgdata / "base").rglob("*"):
+        try:
+            total += path.stat().st_size
+        except OSError:  # removed meanwhile
+            continue
+    return total >> 20
 
 
 def read_url(settings: Settings) -> str:
@@ -102,6 +135,9 @@ def make_engine(url: str, pool_size: int = 16) -> Engine:
         url,
         pool_size=pool_size,
         max_overflow=pool_size * 2,
+        # The most recently returned connection first: a sequential workload keeps using one
+        # backend and the others stay small (in turn, each grew its own catalog caches).
+        pool_use_lifo=True,
         pool_pre_ping=True,
         pool_timeout=10,
         connect_args={"connect_timeout": 5},

