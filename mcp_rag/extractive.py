@@ -126,7 +126,8 @@ def answer(question: str, sources: list[SourceTurn], embed: Embed | None = None,
         if best.span is None and best.source.turn.timestamp is not None:
             best.span = spans.written(best.source.turn.timestamp)
     elif kind == "yesno":
-        best.span = spans.span(kind, best.text, None, exclude)
+        choices = spans.alternatives(asked or question)
+        best.span = _choice(choices, ranked, embed) if choices else _polarity(asked or question, best, set(weights))
     shown = [(s, _excerpt(s, weights, kind)) for s in picks]
     quotes = " ".join(f"{s.source.speaker}: “{text}” [{s.source.n}]" for s, text in shown)
     citations = [s.source.citation(quote=text.strip("…")) for s, text in shown]
@@ -150,6 +151,37 @@ def answer(question: str, sources: list[SourceTurn], embed: Embed | None = None,
     if also:
         text += " Also " + "".join(f"[{s.source.n}]" for s in also) + "."
     return Extracted(text, citations, best.score)
+
+
+def _polarity(question: str, s: Sentence, q_terms: set[str]) -> str:
+    """Yes or No to a yes/no question, from the sentence that answers it.
+
+    A claim with no exceptions ("does she always ...") that the sentence does not
+    repeat is answered No. Otherwise the answer is No when a clause of the sentence
+    is negated and speaks of what the question asks (shares a word with it, or the
+    sentence is a short reply), Yes when not; a negated question turns it round.
+    """
+    if (m := spans.ABSOLUTE.search(question)) and m.group(1).lower() not in s.text.lower():
+        return "No"
+    short = len(s.text.split()) <= SHORT_REPLY_WORDS
+    denies = any(spans.negated(c) and (short or set(words(c)) & q_terms) for c in re.split(CLAUSE, s.text))
+    return "No" if denies != spans.negated(question) else "Yes"
+
+
+def _choice(choices: list[str], ranked: list[Sentence], embed: Embed | None) -> str | None:
+    """Which of the question's alternatives the best sentences hold ("part-time" of "full-time or
+    part-time"); when none holds either, the one nearest in meaning to the best sentences."""
+    held = {
+        c: sum(s.score for s in ranked[:SEMANTIC_CANDIDATES] if re.search(rf"\b{re.escape(c)}\b", s.text, re.I))
+        for c in choices
+    }
+    if max(held.values()) > 0:
+        return max(choices, key=lambda c: held[c])
+    if embed is None:
+        return None
+    context = " ".join(s.text for s in ranked[:3])
+    vectors = embed([context, *choices])
+    return max(zip(choices, vectors[1:], strict=True), key=lambda cv: float(np.dot(vectors[0], cv[1])))[0]
 
 
 def _excerpt(s: Sentence, weights: dict[str, float], kind: str) -> str:

@@ -207,3 +207,23 @@ def span(kind: str, text: str, ts: datetime | None, exclude: set[str], proper: s
     if kind == "yesno":
         return "No" if _NEGATION.search(text) else "Yes"
     return None
+
+
+# "full-time or part-time", "a humanities or technical background": the words either side of "or".
+_ALTERNATIVES = re.compile(r"\b([\w’'-]+)\s+or\s+([\w’'-]+)", re.I)
+# A claim with no exceptions ("always avoids", "relies solely on") that the answer does not repeat is rarely true.
+ABSOLUTE = re.compile(
+    r"\b(always|completely|entirely|totally|solely|exclusively|alone|every|everything|all the time)\b", re.I
+)
+
+
+def alternatives(question: str) -> list[str]:
+    """The choices a yes/no-shaped question offers ("Does she work full-time or part-time?"), or []."""
+    if question_type(question) != "yesno" or not (m := _ALTERNATIVES.search(question)):
+        return []
+    a, b = m.group(1).lower(), m.group(2).lower()
+    return [] if a == b or not a.isascii() or a in ("either", "whether") else [a, b]
+
+
+def negated(text: str) -> bool:
+    return bool(_NEGATION.search(text))

@@ -134,3 +134,67 @@ def test_relative_dates_are_resolved_against_the_turn_that_says_them():
     assert spans.date_span("Back on 30 December, 2023 at Art Basel", said) == "30 December, 2023"
     assert spans.date_span("No date in here", said) is None
     assert spans.date_span("The embargo lifts on Thursday", said) == "Thursday (said on 7 January 2024)"
+
+
+WORK = _turns(
+    [
+        ("Elise", "2024-01-08T09:00", "How is the new job going Kate?"),
+        ("Kate", "2024-01-08T09:01", "I work part-time at the bakery now, mornings only."),
+        ("Elise", "2024-01-08T09:02", "Do you still play tennis?"),
+        ("Kate", "2024-01-08T09:03", "I play tennis with my brother every week, nothing beats it."),
+        ("Kate", "2024-01-08T09:04", "I take the bus to the bakery most days, sometimes I cycle."),
+        ("Kate", "2024-01-08T09:05", "I studied chemistry and physics at university."),
+    ]
+)
+
+
+@pytest.fixture
+def work(service):
+    service.ingest(make_conversation(id="work", title="Kate's work", messages=WORK))
+    return service
+
+
+def ask_work(service, question: str):
+    return service.ask(AskRequest(question=question, conversation_id="work"))
+
+
+def test_a_yes_no_question_offering_alternatives_is_answered_with_the_one_the_chat_holds(work):
+    answer = ask_work(work, "Does Kate work full-time or part-time at the bakery?")
+    assert answer.answer.startswith("part-time. "), answer.answer
+    assert "w2" in cited(answer)
+
+
+def test_alternatives_with_neither_in_the_chat_are_chosen_by_meaning(work):
+    answer = ask_work(work, "Does Kate have a humanities or science background?")
+    assert answer.answer.startswith("science. "), answer.answer
+
+
+def test_a_negation_in_a_clause_about_something_else_does_not_make_the_answer_no(work):
+    answer = ask_work(work, "Does Kate play tennis?")  # "..., nothing beats it": the negation is not about tennis
+    assert answer.answer.startswith("Yes. "), answer.answer
+    assert "w4" in cited(answer)
+
+
+def test_a_claim_without_exceptions_the_chat_does_not_repeat_is_answered_no(work):
+    answer = ask_work(work, "Does Kate always take the bus to the bakery?")
+    assert answer.answer.startswith("No. "), answer.answer
+    assert "w5" in cited(answer)
+
+
+def test_a_negated_question_turns_the_answer_round(chat):
+    answer = ask(chat, "Is Kate not eating sushi?")
+    assert answer.answer.startswith("Yes. "), answer.answer
+    assert "w13" in cited(answer)
+
+
+@pytest.mark.parametrize(
+    ("question", "choices"),
+    [
+        ("Does Nebraas work full-time or part-time?", ["full-time", "part-time"]),
+        ("Does he have a humanities or technical background?", ["humanities", "technical"]),
+        ("Does Kate eat sushi?", []),
+        ("What is Kate's job or hobby?", []),  # not a yes/no question
+    ],
+)
+def test_alternatives_are_the_words_either_side_of_or_in_a_yes_no_question(question, choices):
+    assert spans.alternatives(question) == choices
