@@ -79,7 +79,7 @@ def build(data_dir: Path, n: int) -> dict:
 
     started = time.perf_counter()
     service = Service(load_settings(data_dir=data_dir, env="test"))
-    service._ensure_model()
+    service.ensure_model()
     turns = [t for c in realtalk_texts() for t in c.turns]
     lines = [f"{AUTHORS[i % len(AUTHORS)]}: {t.text}" for i, t in enumerate(turns)]
     counts = [terms.term_counts(line) for line in lines]
