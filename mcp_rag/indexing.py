@@ -14,6 +14,7 @@ from mcp_rag.config import Settings
 from mcp_rag.embed import Embedder
 from mcp_rag.errors import Conflict, Invalid
 from mcp_rag.store import chunks as chunk_sql
+from mcp_rag.store import vector_index
 from mcp_rag.store import windows as window_sql
 from mcp_rag.store.db import Database
 
@@ -24,16 +25,16 @@ _MEMORY = re.compile(r"[1-9][0-9]*(kB|MB|GB|TB)")
 def check_model(database: Database, embedder: Embedder) -> None:
     """Record the embedding model if none is; refuse to mix vectors of two models."""
     with database.transaction() as conn:
-        chunk_sql.lock_model_registration(conn)
-        current = chunk_sql.registered_model(conn)
+        vector_index.lock_model_registration(conn)
+        current = vector_index.registered_model(conn)
         if current is None:
-            chunk_sql.register_model(conn, embedder.name, embedder.dimension)
+            vector_index.register_model(conn, embedder.name, embedder.dimension)
         elif current != (embedder.name, embedder.dimension):
             raise Conflict(
                 f"the index was built with {current[0]} ({current[1]} dims) but the "
                 f"configured model is {embedder.name}; run `mcp-rag reindex`"
             )
-        chunk_sql.ensure_vector_index(conn, embedder.dimension)
+        vector_index.ensure_vector_index(conn, embedder.dimension)
 
 
 def reindex(
@@ -46,22 +47,22 @@ def reindex(
     """Re-embed every chunk with `embedder` and rebuild the vector index; the chunks done."""
     with database.transaction() as conn:
         total = chunk_sql.count(conn)
-        chunk_sql.drop_vector_indexes(conn)
-        chunk_sql.register_model(conn, embedder.name, embedder.dimension)
+        vector_index.drop_vector_indexes(conn)
+        vector_index.register_model(conn, embedder.name, embedder.dimension)
     done, after = 0, 0
     while True:
         with database.transaction() as conn:
-            rows = chunk_sql.all_for_reindex(conn, after, batch)
+            rows = vector_index.all_for_reindex(conn, after, batch)
             if not rows:
                 break
             ids = [r[0] for r in rows]
-            chunk_sql.set_embeddings(conn, ids, embedder.embed([r[1] for r in rows]))
+            vector_index.set_embeddings(conn, ids, embedder.embed([r[1] for r in rows]))
         after = ids[-1]
         done += len(ids)
         if progress:
             progress(done, total)
     with database.transaction() as conn:
-        chunk_sql.ensure_vector_index(conn, embedder.dimension)
+        vector_index.ensure_vector_index(conn, embedder.dimension)
         if settings.window_arm:  # conversations stored while the arm was off get their windows
             window_sql.rebuild(conn)
     return done
@@ -82,10 +83,10 @@ def compact(database: Database, memory: str | None, starting: Callable[[], None]
     started = time.perf_counter()
     with database.connection() as conn:
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-        before = chunk_sql.table_bytes(conn)
-        memory = memory or f"{max(64, math.ceil(chunk_sql.vector_index_bytes(conn) * 1.25 / 2**20))}MB"
-        chunk_sql.compact(conn, memory)
-        after = chunk_sql.table_bytes(conn)
+        before = vector_index.table_bytes(conn)
+        memory = memory or f"{max(64, math.ceil(vector_index.vector_index_bytes(conn) * 1.25 / 2**20))}MB"
+        vector_index.compact(conn, memory)
+        after = vector_index.table_bytes(conn)
     return {
         "bytes_before": before,
         "bytes_after": after,

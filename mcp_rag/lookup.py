@@ -7,7 +7,7 @@ from uuid import UUID
 
 from sqlalchemy.engine import Connection
 
-from mcp_rag import auth, names
+from mcp_rag import names
 from mcp_rag.errors import Invalid, NotFound
 from mcp_rag.models import SearchFilters, check_reference
 from mcp_rag.store import conversations as conv_sql
@@ -50,4 +50,6 @@ def resolve(conn: Connection, namespace: str, filters: SearchFilters) -> SearchF
 
 def actor() -> str:
     """Who is acting, for the audit log (the caller of the current request, or local)."""
+    from mcp_rag import auth  # imported here: only writes need it, not start-up
+
     return auth.current().actor

@@ -19,7 +19,7 @@ from mcp_rag.embed import Embedder, QueryCache
 from mcp_rag.models import AppliedFilters, Hit, SearchFilters, SearchRequest, SearchResult
 from mcp_rag.search import fusion, relevance, windows
 from mcp_rag.search.candidates import Candidate
-from mcp_rag.store import chunks as chunk_sql
+from mcp_rag.store import arms
 from mcp_rag.store import conversations as conv_sql
 from mcp_rag.store import windows as window_sql
 from mcp_rag.store.db import Database
@@ -74,11 +74,11 @@ def _search(service: Searcher, req: SearchRequest, namespace: str) -> SearchResu
                 if cid is None:
                     raise lookup.missing(conn, namespace, req.conversation_id)
             filters = lookup.resolve(conn, namespace, filters)
-            table_rows = chunk_sql.tune_vector_scan(conn, req.top_k)
-            lexical = chunk_sql.lexical_arm(
+            table_rows = arms.tune_vector_scan(conn, req.top_k)
+            lexical = arms.lexical_arm(
                 conn, namespace, req.query, filters, cid, req.top_k, service.settings.bm25_candidates
             )
-            exact = chunk_sql.ranks_exactly(conn, namespace, filters, cid, table_rows)
+            exact = arms.ranks_exactly(conn, namespace, filters, cid, table_rows)
             window_hits = _window_hits(service, conn, req, namespace, filters, cid)
             scope.set_result((conn, cid, exact, filters))
             semantic, vector = vector_rows.result()
@@ -87,11 +87,11 @@ def _search(service: Searcher, req: SearchRequest, namespace: str) -> SearchResu
             wait([vector_rows])  # the worker is done with conn before this thread goes on
         window = _window_turns(service, conn, window_hits, semantic, vector, namespace, filters, cid)
         top = fusion.rerank(fusion.fuse(semantic, lexical, window), req.query)[: req.top_k]
-        shown = chunk_sql.shown(conn, [r["id"] for r in top])
+        shown = arms.shown(conn, [r["id"] for r in top])
         # A chunk deleted since the arms read it (each statement sees the latest commits) is left out.
         rows = [{**r, **shown[r["id"]]} for r in top if r["id"] in shown]
         if rows:
-            _, dfs, docs = chunk_sql.query_terms(conn, namespace, req.query)
+            _, dfs, docs = arms.query_terms(conn, namespace, req.query)
             farthest = max((r["dist"] for r in semantic), default=None)
             relevance.assess(req.query, rows, farthest, dfs, docs)
         counts = conv_sql.message_counts(conn, list({r["conversation_id"] for r in top}))
@@ -125,7 +125,7 @@ def _vector_arm(
     vector = service.query_cache.embed(service.query_embedder, req.query)
     conn, cid, exact, filters = scope.result()
     dimension = service.query_embedder.dimension
-    return chunk_sql.vector_arm(conn, namespace, vector, dimension, filters, cid, req.top_k, exact), vector
+    return arms.vector_arm(conn, namespace, vector, dimension, filters, cid, req.top_k, exact), vector
 
 
 def _window_hits(

@@ -13,9 +13,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from mcp_rag.config import Settings
 from mcp_rag.embed import Embedder
-from mcp_rag.store import chunks as chunk_sql
 from mcp_rag.store import conversations as conv_sql
-from mcp_rag.store import db, schema_state
+from mcp_rag.store import db, schema_state, vector_index
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +43,7 @@ def status(service: Reporter) -> dict[str, Any]:
     """Database revision, counts and model: what `db status` and /version show."""
     with service.transaction() as conn:
         counts = conv_sql.counts(conn)
-        model = chunk_sql.registered_model(conn)
+        model = vector_index.registered_model(conn)
     return {
         "database": "embedded" if not service.settings.database_url else "external",
         "schema_revision": db.current_revision(service.engine),
