@@ -75,11 +75,12 @@ def build(data_dir: Path, n: int) -> dict:
     from mcp_rag.search import bm25, terms
     from mcp_rag.service import Service
     from mcp_rag.store import chunks as chunk_sql
+    from mcp_rag.store import vector_index
     from mcp_rag.store import windows as window_sql
 
     started = time.perf_counter()
     service = Service(load_settings(data_dir=data_dir, env="test"))
-    service._ensure_model()
+    service.ensure_model()
     turns = [t for c in realtalk_texts() for t in c.turns]
     lines = [f"{AUTHORS[i % len(AUTHORS)]}: {t.text}" for i, t in enumerate(turns)]
     counts = [terms.term_counts(line) for line in lines]
@@ -97,7 +98,7 @@ def build(data_dir: Path, n: int) -> dict:
         register_vector(conn)
         with conn.cursor() as cur:
             # Synthetic scale data goes in directly (the ingest path is measured by bench_ingest.py).
-            cur.execute(f"DROP INDEX IF EXISTS {chunk_sql.index_name(DIM)}")
+            cur.execute(f"DROP INDEX IF EXISTS {vector_index.index_name(DIM)}")
             cur.execute(
                 "INSERT INTO conversations (id, namespace, external_id, title, source, started_at, ended_at, "
                 "message_count) SELECT gen_random_uuid(), 'default', 'bench-' || i, 'synthetic ' || i, "
@@ -132,7 +133,7 @@ def build(data_dir: Path, n: int) -> dict:
     with service.engine.begin() as c:
         # Room for the whole HNSW graph (~2 KB a chunk at 384-d): past it pgvector finishes the build on disk, slowly.
         c.execute(text(f"SET maintenance_work_mem = '{max(1, math.ceil(n * 2200 / 2**30))}GB'"))
-        chunk_sql.ensure_vector_index(c, DIM)
+        vector_index.ensure_vector_index(c, DIM)
         # The window arm's rows, by the product's own code from the chunks just loaded.
         window_sql.rebuild(c)
     with service.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:

@@ -33,17 +33,17 @@ from mcp_rag.config import load_settings  # noqa: E402
 from mcp_rag.models import SearchRequest  # noqa: E402
 from mcp_rag.search import fusion  # noqa: E402
 from mcp_rag.service import Service  # noqa: E402
-from mcp_rag.store import chunks  # noqa: E402
+from mcp_rag.store import arms  # noqa: E402
 
 STEPS = [
-    (chunks, "tune_vector_scan", "scan settings sent"),
-    (chunks, "lexical_arm", "BM25 arm"),
-    (chunks, "ranks_exactly", "plan chosen (exact or HNSW)"),
+    (arms, "tune_vector_scan", "scan settings sent"),
+    (arms, "lexical_arm", "BM25 arm"),
+    (arms, "ranks_exactly", "plan chosen (exact or HNSW)"),
     (embed.QueryCache, "embed", "query embedded (worker thread)"),
-    (chunks, "vector_arm", "vector arm"),
+    (arms, "vector_arm", "vector arm"),
     (fusion, "fuse", "fusion"),
     (fusion, "rerank", "rerank"),
-    (chunks, "shown", "hit rows read"),
+    (arms, "shown", "hit rows read"),
 ]
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from mcp_rag.errors import NotFound
 from mcp_rag.models import ConversationIn, SearchFilters, SearchRequest
 from mcp_rag.search import fusion, terms
+from mcp_rag.store import arms
 from mcp_rag.store import chunks as chunk_sql
 
 TOPICS = [
@@ -117,7 +118,7 @@ def test_a_named_participant_answer_outranks_the_question_that_repeats_the_words
 
 def _arm_ids(conn, query, filters, conversation, top_k, budget):
     """The BM25 arm's chunk ids, best first."""
-    rows = chunk_sql.lexical_arm(conn, "default", query, filters, conversation, top_k, budget)
+    rows = arms.lexical_arm(conn, "default", query, filters, conversation, top_k, budget)
     assert [r["rank"] for r in rows] == list(range(1, len(rows) + 1))
     return [r["id"] for r in rows]
 
@@ -194,17 +195,17 @@ def test_a_filter_keeping_few_chunks_ranks_them_exactly_and_a_wide_or_unindexed_
     query = rng.normal(size=384).astype(np.float32)
     query /= np.linalg.norm(query)
     with service.transaction(read_only=True) as conn:
-        table_rows = chunk_sql.tune_vector_scan(conn, 10)
+        table_rows = arms.tune_vector_scan(conn, 10)
         assert table_rows == n
-        assert chunk_sql.ranks_exactly(conn, "default", recent, None, table_rows)
+        assert arms.ranks_exactly(conn, "default", recent, None, table_rows)
         wide = SearchFilters(since=start + timedelta(minutes=300))
-        assert not chunk_sql.ranks_exactly(conn, "default", wide, None, table_rows)
-        assert not chunk_sql.ranks_exactly(conn, "default", SearchFilters(), None, table_rows)
-        assert not chunk_sql.ranks_exactly(conn, "default", recent, cid, table_rows)
-        assert not chunk_sql.ranks_exactly(conn, "default", SearchFilters(source="email"), None, table_rows)
-        assert not chunk_sql.ranks_exactly(conn, "default", recent, None, -1)  # never analyzed: the planner decides
-        arm = chunk_sql.vector_arm(conn, "default", query, 384, recent, None, 10, exact=True)
-        monkeypatch.setattr(chunk_sql, "MATCH_COST", 0.01)
-        assert not chunk_sql.ranks_exactly(conn, "default", recent, None, table_rows)
+        assert not arms.ranks_exactly(conn, "default", wide, None, table_rows)
+        assert not arms.ranks_exactly(conn, "default", SearchFilters(), None, table_rows)
+        assert not arms.ranks_exactly(conn, "default", recent, cid, table_rows)
+        assert not arms.ranks_exactly(conn, "default", SearchFilters(source="email"), None, table_rows)
+        assert not arms.ranks_exactly(conn, "default", recent, None, -1)  # never analyzed: the planner decides
+        arm = arms.vector_arm(conn, "default", query, 384, recent, None, 10, exact=True)
+        monkeypatch.setattr(arms, "MATCH_COST", 0.01)
+        assert not arms.ranks_exactly(conn, "default", recent, None, table_rows)
     nearest = sorted(range(n - 30, n), key=lambda i: 1 - float(vectors[i] @ query))
     assert [r["first_seq"] for r in arm] == [i + 1 for i in nearest]

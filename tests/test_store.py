@@ -34,11 +34,11 @@ def test_a_changed_embedding_model_is_detected_and_reindex_fixes_it(service):
 
     from mcp_rag.errors import Conflict
     from mcp_rag.models import SearchRequest
-    from mcp_rag.store import chunks as chunk_sql
+    from mcp_rag.store import vector_index
 
     service.ingest(make_conversation())
     with service.engine.begin() as conn:
-        chunk_sql.register_model(conn, "some-other-model", 768)
+        vector_index.register_model(conn, "some-other-model", 768)
     service._model_checked = False
     with pytest.raises(Conflict, match="reindex"):
         service.search(SearchRequest(query="skiing"))
@@ -47,14 +47,14 @@ def test_a_changed_embedding_model_is_detected_and_reindex_fixes_it(service):
     assert seen == [(3, 3)]
     assert service.search(SearchRequest(query="skiing")).hits
     with service.engine.connect() as conn:
-        assert chunk_sql.registered_model(conn) == ("all-MiniLM-L6-v2", 384)
+        assert vector_index.registered_model(conn) == ("all-MiniLM-L6-v2", 384)
 
 
 def test_migration_0007_keeps_embeddings_in_the_row_and_compact_moves_older_ones_in(scratch_url):
     """pgvector's EXTERNAL storage moves an embedding out of line (TOAST) in a row past
     ~2 kB; from 0007 the text goes out instead. Rows written before keep their
     layout until `compact` rewrites them; downgrading restores EXTERNAL."""
-    from mcp_rag.store import chunks as chunk_sql
+    from mcp_rag.store import vector_index
 
     def add_chunk(conn, cid, seq: int) -> None:
         # 640 characters of hex digits: text that pglz cannot shrink, so the row stays past ~2 kB.
@@ -95,7 +95,7 @@ def test_migration_0007_keeps_embeddings_in_the_row_and_compact_moves_older_ones
             assert out_of_line(conn) == [1] and storage(conn) == "m"
             vectors = conn.execute(text("SELECT first_seq, embedding::text FROM chunks ORDER BY 1")).all()
         with engine.connect() as conn:
-            chunk_sql.compact(conn.execution_options(isolation_level="AUTOCOMMIT"), "96MB")
+            vector_index.compact(conn.execution_options(isolation_level="AUTOCOMMIT"), "96MB")
         with engine.begin() as conn:
             assert out_of_line(conn) == []
             assert conn.execute(text("SELECT first_seq, embedding::text FROM chunks ORDER BY 1")).all() == vectors

@@ -10,8 +10,7 @@ from sqlalchemy import text
 
 from mcp_rag.models import ConversationIn, MessageIn, SearchRequest
 from mcp_rag.search import terms
-from mcp_rag.store import chunks as chunk_sql
-from mcp_rag.store import db
+from mcp_rag.store import arms, db
 
 
 def nfd(s: str) -> str:
@@ -62,7 +61,7 @@ def test_an_nfd_query_finds_nfc_text_and_the_other_way_round(service):
     assert found("SCHÜTZ") == {"nfd"}
     with service.engine.begin() as conn:  # the BM25 arm itself: every query term is a stored term
         for query in (nfd("Müller café"), "Schütz brûlée", "SCHÜTZ"):
-            _, dfs, _ = chunk_sql.query_terms(conn, "default", query)
+            _, dfs, _ = arms.query_terms(conn, "default", query)
             assert len(dfs) == len(terms.term_counts(query)) > 0, query
 
 

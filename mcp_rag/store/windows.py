@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from mcp_rag.models import SearchFilters
 from mcp_rag.search import bm25, terms, windows
 from mcp_rag.search.candidates import Candidate
+from mcp_rag.store import arms, driver
 from mcp_rag.store import chunks as chunk_sql
 
 
@@ -100,14 +101,14 @@ def lexical(
     window matches an author filter when that author wrote one of its turns;
     `turns` then keeps only that author's turns). The candidate rule is the
     BM25 arm's (bm25.candidate_terms), with the turns' document frequencies."""
-    weights, dfs, docs = chunk_sql.query_terms(conn, namespace, query)
+    weights, dfs, docs = arms.query_terms(conn, namespace, query)
     if not weights:
         return []
-    where, params = chunk_sql._filter_sql(namespace, filters, conversation_id)
+    where, params = arms.filter_sql(namespace, filters, conversation_id)
     budget = 0 if conversation_id is not None else candidate_budget
     chosen, all_of = bm25.candidate_terms(weights, dfs, budget, docs)
     params.update(qsparse=SparseVector(weights, terms.SPACE), qterms=chosen, depth=windows.WINDOW_DEPTH)
-    _, rows = chunk_sql._fetch(
+    _, rows = driver.fetch(
         conn,
         f"""
         SELECT c.conversation_id, c.first_seq FROM chunk_windows c
@@ -135,14 +136,14 @@ def turns(
     if not hits:
         return []
     dim = int(dimension)
-    where, params = chunk_sql._filter_sql(namespace, filters, conversation_id)
+    where, params = arms.filter_sql(namespace, filters, conversation_id)
     params.update(
         wc=[h[0] for h in hits],
         wf=[h[1] for h in hits],
         wl=[h[1] + windows.WINDOW_TURNS - 1 for h in hits],
         qvec=np.asarray(query_vector, dtype=np.float32),
     )
-    keys, rows = chunk_sql._fetch(
+    keys, rows = driver.fetch(
         conn,
         f"""
         SELECT w.ord AS window, c.id, c.conversation_id, c.first_seq, c.last_seq, c.authors,

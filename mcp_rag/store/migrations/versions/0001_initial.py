@@ -1,7 +1,7 @@
 """Initial schema: namespaces, conversations, messages, chunks, embedding model.
 
 The HNSW index on chunks.embedding is created by the store once the embedding
-model (and so the vector dimension) is known; see store.chunks.ensure_vector_index.
+model (and so the vector dimension) is known; see store.vector_index.ensure_vector_index.
 
 Revision ID: 0001
 Revises:

@@ -2,7 +2,7 @@
 
 A search inside one conversation scores BM25 exactly over that conversation's
 chunks, however common the query's words are in the whole namespace
-(mcp_rag/store/chunks.py, `lexical_arm`). With this index PostgreSQL finds
+(mcp_rag/store/arms.py, `lexical_arm`). With this index PostgreSQL finds
 them by conversation (a BitmapAnd with the terms' GIN index) instead of
 reading every chunk in the namespace that shares a term and filtering, so the
 cost grows with the conversation, not the namespace

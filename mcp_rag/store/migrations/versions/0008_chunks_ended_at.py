@@ -1,7 +1,7 @@
 """An index on chunks (namespace, ended_at), for searches since a time.
 
 A search filtered by a time or an author ranks the chunks that match exactly
-when that is cheaper than walking the HNSW graph (mcp_rag/store/chunks.py,
+when that is cheaper than walking the HNSW graph (mcp_rag/store/arms.py,
 `ranks_exactly`). Exact ranking needs the matches
 found through an index: `until` has (namespace, started_at) since 0001 and an
 author the GIN index on authors; `since` compares `ended_at`, which had none

