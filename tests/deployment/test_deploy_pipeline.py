@@ -12,7 +12,6 @@ across all of them.
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
-from deploy_tools import SCRIPTS, run, tool_env
+from deploy_tools import SCRIPTS, require_tool, run, tool_env
 
 FAKES = Path(__file__).parent / "fakes"
 BACKEND = "ghcr.io/acme/mcp-rag-backend@sha256:" + "b" * 64
@@ -83,9 +82,7 @@ def fake_bin(tmp_path: Path) -> Path:
 
 
 def deploy(env: str, calls: Path, tmp_path: Path, prometheus: Prometheus | None, **fake: str):
-    real_kubectl = shutil.which("kubectl")
-    if real_kubectl is None:
-        pytest.skip("kubectl is not installed (Debian/Ubuntu package kubectl): it renders the manifests")
+    real_kubectl = require_tool("kubectl")  # renders the manifests
     full = tool_env() | {
         "PATH": f"{fake_bin(tmp_path)}:{tool_env()['PATH']}",
         "REAL_KUBECTL": real_kubectl,

@@ -419,8 +419,7 @@ def test_first_deploy_on_an_empty_database_through_the_migration_job(
     against an empty database owned by a NOSUPERUSER role; then a backend configured like the
     pods (config/production.yaml, bound to 0.0.0.0) starts, and the real smoke tests pass with
     the token the Job registered."""
-    if shutil.which("kubectl") is None:
-        pytest.skip("kubectl is not installed (Debian/Ubuntu package kubectl): it renders the manifests")
+    require_tool("kubectl")  # renders the manifests
     owner_database(pg_server, "mcp_rag")  # DB_NAME of the rendered ConfigMap
     socket_dir = parse_qs(urlsplit(pg_server.get_uri("mcp_rag")).query)["host"][0]
     token = "mrag_" + "k" * 40
