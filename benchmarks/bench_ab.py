@@ -30,7 +30,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import Server, load_average, summary_ms, write_result  # noqa: E402
+from bench_common import Server, load_average, summary_ms, write_experiment  # noqa: E402
 from bench_search import TOP_K, by_filter_kind, concurrent, filters, questions  # noqa: E402
 from bench_throughput import Cost  # noqa: E402
 
@@ -66,7 +66,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=0, help="then N concurrent closed-loop clients (0: skip)")
     parser.add_argument("--rounds", type=int, default=4, help="concurrent rounds per side, alternating")
     parser.add_argument("--seconds", type=float, default=15, help="length of one concurrent round")
-    parser.add_argument("--name", default="bench_ab", help="result file: benchmarks/results/NAME.json")
+    parser.add_argument("--name", default="latest", help="the experiment's key in benchmarks/results/bench_ab.json")
     args = parser.parse_args()
     qs = questions()
     servers = {}
@@ -127,7 +127,7 @@ def main() -> None:
                 "cpu_ms_per_request_median": statistics.median(x["cpu_ms_per_request"] for x in runs),
                 "rounds": runs,
             }
-    path = write_result(args.name, result)
+    path = write_experiment("bench_ab", args.name, result)
     for (side, kind), v in lat.items():
         s = summary_ms(v)
         print(f"{side} {kind:8}  p50 {s['p50_ms']} ms  p95 {s['p95_ms']} ms")

@@ -172,6 +172,18 @@ def write_result(name: str, result: dict) -> Path:
     return path
 
 
+def write_experiment(name: str, experiment: str, result: dict) -> Path:
+    """Store `result` as `experiment` inside benchmarks/results/NAME.json, keeping the file's
+    other experiments: one current file per benchmark, one entry per question it answered."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    data = json.loads(path.read_text()) if path.exists() else {"benchmark": name, "experiments": {}}
+    entry = {"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine(), **result}
+    data.setdefault("experiments", {})[experiment] = entry
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    return path
+
+
 def realtalk_texts(names: tuple[str, ...] | None = None) -> list:
     """REALTALK conversations (benchmarks/realtalk.py), all or the named ones."""
     sys.path.insert(0, str(ROOT / "benchmarks"))

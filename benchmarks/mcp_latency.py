@@ -39,7 +39,7 @@ from pathlib import Path
 import anyio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import Server, load_average, write_result  # noqa: E402
+from bench_common import Server, load_average, write_experiment  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MCP_RAG = str(Path(sys.executable).with_name("mcp-rag"))
@@ -221,8 +221,8 @@ def main() -> None:
                 "calls": len(latencies),
             }
     result["load_average_at_end"] = load_average()
-    name = "mcp_latency_startup" if args.startup_only else "mcp_latency"
-    print(f"wrote {write_result(name, result)}")
+    experiment = "startup_only" if args.startup_only else "startup_and_search"
+    print(f"wrote {write_experiment('mcp_latency', experiment, result)}")
 
 
 if __name__ == "__main__":
