@@ -56,6 +56,18 @@ class Progress:
     messages: int = 0
     started: float = field(default_factory=time.monotonic)
 
+    def snapshot(self) -> dict[str, float]:
+        """The counts so far with the elapsed seconds and the rate, as the doors show them."""
+        seconds = max(time.monotonic() - self.started, 1e-6)
+        return {
+            "conversations": self.conversations,
+            "messages": self.messages,
+            "bytes_done": self.bytes_done,
+            "bytes_total": self.bytes_total,
+            "seconds": round(seconds, 1),
+            "messages_per_second": round(self.messages / seconds, 1),
+        }
+
 
 def import_inputs(
     ingest: Ingest,

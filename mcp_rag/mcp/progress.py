@@ -38,15 +38,7 @@ def import_progress(job: jobs.Job) -> ImportProgress | None:
     state = job.progress
     if state is None:
         return None
-    seconds = time.monotonic() - state.started
-    return ImportProgress(
-        conversations=state.conversations,
-        messages=state.messages,
-        bytes_done=state.bytes_done,
-        bytes_total=state.bytes_total,
-        seconds=round(seconds, 1),
-        messages_per_second=round(state.messages / seconds, 1) if seconds > 0 else 0.0,
-    )
+    return ImportProgress.model_validate(state.snapshot())
 
 
 def progress_line(p: ImportProgress) -> str:

@@ -7,7 +7,6 @@ import json
 import shutil
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
@@ -105,28 +104,15 @@ def _events(job: jobs.Job, gone: threading.Event) -> Iterator[dict[str, str]]:
 def _job_events(job: jobs.Job) -> Iterator[dict[str, str]]:
     while not job.wait(0.5):
         if job.progress is not None:
-            yield {"event": "progress", "data": json.dumps(progress_of(job.progress))}
+            yield {"event": "progress", "data": json.dumps(job.progress.snapshot())}
     if job.progress is not None:
-        yield {"event": "progress", "data": json.dumps(progress_of(job.progress))}
+        yield {"event": "progress", "data": json.dumps(job.progress.snapshot())}
     if isinstance(job.error, McpRagError):
         yield {"event": "error", "data": _body(problem(status_of(job.error), job.error.title, str(job.error)))}
     elif job.error is not None:
         yield {"event": "error", "data": _body(problem(500, "Internal error", "the import failed"))}
     else:
         yield {"event": "done", "data": job.result.model_dump_json()}
-
-
-def progress_of(state: Progress) -> dict[str, float]:
-    """An import's progress (importers.run.Progress) with its rate, as the UI and MCP show it."""
-    seconds = max(time.monotonic() - state.started, 1e-6)
-    return {
-        "conversations": state.conversations,
-        "messages": state.messages,
-        "bytes_done": state.bytes_done,
-        "bytes_total": state.bytes_total,
-        "seconds": round(seconds, 1),
-        "messages_per_second": round(state.messages / seconds, 1),
-    }
 
 
 def _body(response: Response) -> str:
