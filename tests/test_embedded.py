@@ -84,11 +84,12 @@ def test_the_watchdog_leaves_at_once_when_another_watches_or_no_server_runs(tmp_
     from mcp_rag.store import watchdog
 
     started = time.monotonic()
-    watchdog.watch(tmp_path, poll_s=0.01)  # no postmaster.pid: nothing to watch
+    server_lock = tmp_path / "server.lock"
+    watchdog.watch(tmp_path, server_lock, poll_s=0.01)  # no postmaster.pid: nothing to watch
     with (tmp_path / watchdog.LOCK).open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         assert watchdog._watched(tmp_path)
-        assert watchdog.main(["watchdog", str(tmp_path)]) == 0  # another holds the lock: leaves
+        assert watchdog.main(["watchdog", str(tmp_path), str(server_lock)]) == 0  # another holds the lock: leaves
     assert not watchdog._watched(tmp_path)
     assert time.monotonic() - started < 5
 
@@ -99,4 +100,4 @@ def test_the_watchdog_never_signals_a_process_a_stale_postmaster_pid_names(tmp_p
     (tmp_path / "postmaster.pid").write_text(f"{os.getpid()}\n{tmp_path}\n")  # pid reused: this test process
     (tmp_path / ".handle_pids.json").write_text("[]")  # and no live user
 
-    watchdog.watch(tmp_path, poll_s=0.01)  # returns at once: no postgres of this data dir runs
+    watchdog.watch(tmp_path, tmp_path / "server.lock", poll_s=0.01)  # returns at once: no postgres of ours runs

