@@ -96,6 +96,11 @@ class Settings(BaseSettings):
     # Connections kept open per process. Overflow connections (twice as many) are closed when
     # returned, so a pool smaller than the concurrent searches opens PostgreSQL backends over and over.
     db_pool_size: int = Field(16, ge=1, le=200)
+    db_pool_idle_seconds: float = Field(
+        60,
+        ge=0,
+        description="Pooled connections (PostgreSQL backends) unused this long are closed, down to one; 0 keeps them",
+    )
     embedded_shared_buffers: str = Field(
         "auto",
         pattern=r"^(auto|[1-9][0-9]*(kB|MB|GB))$",

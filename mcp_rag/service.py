@@ -73,7 +73,7 @@ class Service:
                     url = db.database_url(self.settings)
                     if self.settings.auto_migrate:
                         self._migrate(url)
-                    engine = db.make_engine(url, self.settings.db_pool_size)
+                    engine = db.make_engine(url, self.settings.db_pool_size, self.settings.db_pool_idle_seconds)
                     metrics.instrument_engine(engine)
                     maintenance.install(engine)
                     self._engine = engine
@@ -88,7 +88,9 @@ class Service:
         if self._read_engine is None:
             with self._lock:
                 if self._read_engine is None:
-                    engine = db.make_engine(db.read_url(self.settings), self.settings.db_pool_size)
+                    engine = db.make_engine(
+                        db.read_url(self.settings), self.settings.db_pool_size, self.settings.db_pool_idle_seconds
+                    )
                     metrics.instrument_engine(engine)
                     self._read_engine = engine
         return self._read_engine

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from mcp_rag.config import Settings
 from mcp_rag.errors import ConfigError, Conflict, Invalid, Unavailable
+from mcp_rag.store.pool import IdleClosingPool
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -130,14 +131,17 @@ def _postgres_url(raw: str, setting: str) -> str:
     return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
 
 
-def make_engine(url: str, pool_size: int = 16) -> Engine:
+def make_engine(url: str, pool_size: int = 16, close_idle_after: float = 0.0) -> Engine:
+    """A pooled engine; pooled connections unused for `close_idle_after` seconds are closed
+    down to one (`store.pool`), 0 keeps them."""
     return create_engine(
         url,
+        # The most recently returned connection first: a sequential workload keeps using one
+        # backend and the others stay small (in turn, each grew its own catalog caches) and close.
+        poolclass=IdleClosingPool,
+        close_idle_after=close_idle_after,
         pool_size=pool_size,
         max_overflow=pool_size * 2,
-        # The most recently returned connection first: a sequential workload keeps using one
-        # backend and the others stay small (in turn, each grew its own catalog caches).
-        pool_use_lifo=True,
         pool_pre_ping=True,
         pool_timeout=10,
         connect_args={"connect_timeout": 5},
