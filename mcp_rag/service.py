@@ -20,7 +20,7 @@ from uuid import UUID
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
-from mcp_rag import importing, indexing, ingest, metrics, reading, searching, status
+from mcp_rag import importing, indexing, ingest, memory, metrics, reading, searching, status
 from mcp_rag.chunking import Turn
 from mcp_rag.config import Settings
 from mcp_rag.embed import Embedder, QueryCache, get_embedder, get_query_embedder
@@ -52,9 +52,15 @@ if TYPE_CHECKING:  # imported lazily at run time: the importers and sync are not
     from mcp_rag.sync.slack import SyncResult
 
 
+# glibc's arenas in the lean profile (its default: 8 per core, each keeping what its threads freed).
+LEAN_MALLOC_ARENAS = 2
+
+
 class Service:
     def __init__(self, settings: Settings):
         self.settings = settings
+        if settings.memory_profile == "lean":
+            memory.limit_arenas(LEAN_MALLOC_ARENAS)  # before the thread pools start (docs/PERFORMANCE.md, memory)
         self._engine: Engine | None = None
         self._read_engine: Engine | None = None
         self._embedder: Embedder | None = None
