@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+import time
 
+import numpy as np
 import pytest
+
+from mcp_rag.embed import OnnxMiniLM
+
+TEXTS = ["I went skiing in the mountains", "We hit the ski slopes", "The invoice is overdue"]
 
 # A web app over a data dir nobody opens: REST's /health, then MCP's initialize at /mcp.
 SCRIPT = """
@@ -64,3 +71,65 @@ def test_the_lean_profile_caps_the_allocators_arenas(tmp_path, profile, most):
     assert 1 <= arenas <= most
     if profile == "speed":
         assert arenas > 2  # glibc's own default: an arena per allocating thread, up to 8 per core
+
+
+# -- the document model's keep-alive -------------------------------------------------------
+
+
+def rss_mib() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def wait_until(check, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return check()
+
+
+def test_the_document_model_is_released_after_its_keep_alive_and_reloaded_on_demand():
+    model = OnnxMiniLM(keep_alive=0.5)
+    first = model.embed(TEXTS)
+    assert model.loaded
+    loaded_rss = rss_mib()
+
+    assert wait_until(lambda: not model.loaded, 10), "still loaded well past its keep-alive"
+    # Most of its weights (~90 MiB, less what other models in this process share) go back to the system.
+    assert rss_mib() < loaded_rss - 30, (loaded_rss, rss_mib())
+
+    assert np.array_equal(model.embed(TEXTS), first)  # loaded again on demand: the same vectors
+    assert model.loaded
+
+
+def test_use_within_the_keep_alive_keeps_the_model_and_a_running_embed_is_never_cut():
+    model = OnnxMiniLM(keep_alive=1.0)
+    model.embed(TEXTS)
+    for _ in range(6):  # used every 0.3 s for ~1.8 s: never idle for 1 s
+        time.sleep(0.3)
+        model.embed(TEXTS[:1])
+        assert model.loaded
+
+    long_texts = [f"{t} number {i}" for i in range(3000) for t in TEXTS[:1]]
+    done: list[np.ndarray] = []
+    worker = threading.Thread(target=lambda: done.append(model.embed(long_texts)))
+    worker.start()
+    assert wait_until(lambda: model._running > 0, 10)
+    assert not model.release()  # an embed() is under way: the session stays
+    worker.join(120)
+    assert done and done[0].shape == (3000, 384)
+    assert wait_until(lambda: not model.loaded, 10)
+
+
+def test_the_keep_alive_setting_applies_to_the_document_model_only(tmp_path):
+    from mcp_rag.config import load_settings
+    from mcp_rag.embed import get_embedder, get_query_embedder
+
+    settings = load_settings(data_dir=tmp_path, env="test", doc_model_keep_alive=42)
+    assert getattr(get_embedder(settings), "keep_alive", None) == 42
+    assert getattr(get_query_embedder(settings), "keep_alive", "absent") is None  # every search needs it
+    forever = load_settings(data_dir=tmp_path, env="test", doc_model_keep_alive=-1)
+    assert getattr(get_embedder(forever), "keep_alive", "absent") is None

@@ -50,6 +50,7 @@ def _cached(
     base_url: str,
     query_dir: Path | None,
     arenas: bool,
+    keep_alive: float | None,
 ) -> Embedder:
     if provider == "openai":
         if not key:
@@ -61,12 +62,16 @@ def _cached(
         # One query per run: dynamic quantization scales each run's activations by their
         # range, so a query batched with others would get a slightly different vector.
         return OnnxMiniLM(batch_size=1, threads=threads, int8=True, cache_dir=query_dir, arenas=arenas)
-    return OnnxMiniLM(batch_size=batch, threads=threads, arenas=arenas)
+    return OnnxMiniLM(batch_size=batch, threads=threads, arenas=arenas, keep_alive=keep_alive)
 
 
 def _embedder(settings: Settings, threads: int, query_dir: Path | None) -> Embedder:
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
     offline = settings.embedding_provider == "onnx"
+    # The document model (float32, ~107 MiB loaded) is used by ingests and answers only; the
+    # query model, by every search, stays loaded.
+    keep = settings.doc_model_keep_alive
+    keep_alive = keep if offline and query_dir is None and keep >= 0 else None
     # Threads and the int8 query form are the offline model's: OpenAI's one client serves both uses.
     return _cached(
         settings.embedding_provider,
@@ -77,6 +82,7 @@ def _embedder(settings: Settings, threads: int, query_dir: Path | None) -> Embed
         settings.openai_base_url or "",
         query_dir if offline else None,
         settings.memory_profile == "speed",
+        keep_alive,
     )
 
 

