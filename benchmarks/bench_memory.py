@@ -6,16 +6,20 @@ The scenario, on a fresh data dir for each side:
      the other: messages/s;
   3. 300 distinct REALTALK questions, sequential: p50 / p95;
   4. the proportional set size (PSS: shared pages split between the processes
-     that map them, so the sum is what the tree costs) of the server and of
-     every PostgreSQL process, by role, and their total; the server's own PSS
-     by kind of mapping (anonymous memory: Python heap, ONNX Runtime arenas;
-     each shared library and model file).
+     that map them, so the sum is what the tree costs) of the server, of
+     every PostgreSQL process and of the watchdog, by role, and their total
+     ("after"); the server's own PSS by kind of mapping (anonymous memory:
+     Python heap, ONNX Runtime arenas; each shared library and model file);
+  5. the same once the server has sat unused for --release-wait seconds
+     (default: the document model's default keep-alive plus 15 s, past which
+     the float32 model and idle pooled connections are released): "released".
 Sides run one at a time (two servers side by side would share library pages
 and each look smaller), in alternating order over --rounds; every side's
 figures are summed over its rounds (speed) or taken from its last round (memory).
 
     python benchmarks/bench_memory.py                       # the default beside MCP_RAG_MEMORY_PROFILE=speed
     python benchmarks/bench_memory.py --baseline-code /tmp/mcp-rag-before --rounds 2
+    python benchmarks/bench_memory.py --release-wait 0      # without the "released" figure
 """
 
 from __future__ import annotations
@@ -42,7 +46,8 @@ MB = 2**20
 
 
 def process_memory(server_pid: int, pgdata: Path) -> dict:
-    """PSS in MiB of the server and of each PostgreSQL process serving `pgdata`, by role, and the total."""
+    """PSS in MiB of the server, of each PostgreSQL process serving `pgdata` and of its watchdog,
+    by role, and the total."""
     procs: list[tuple[str, psutil.Process]] = [("server", psutil.Process(server_pid))]
     try:
         root = psutil.Process(int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0]))
@@ -50,6 +55,7 @@ def process_memory(server_pid: int, pgdata: Path) -> dict:
         procs += [(_role(p), p) for p in root.children(recursive=True)]
     except (OSError, ValueError, psutil.Error):
         pass
+    procs += [("watchdog", p) for p in _watchdogs(pgdata)]
     rows = []
     for role, proc in procs:
         try:
@@ -65,10 +71,21 @@ def process_memory(server_pid: int, pgdata: Path) -> dict:
     return {
         "total_pss_mb": round(sum(r["pss_mb"] for r in rows), 1),
         "server_pss_mb": sum(r["pss_mb"] for r in rows if r["role"] == "server"),
-        "postgres_pss_mb": round(sum(r["pss_mb"] for r in rows if r["role"] != "server"), 1),
+        "postgres_pss_mb": round(sum(r["pss_mb"] for r in rows if r["role"].startswith("postgres")), 1),
+        "watchdog_pss_mb": round(sum(r["pss_mb"] for r in rows if r["role"] == "watchdog"), 1),
         "by_role": {k: {"processes": len(v), "pss_mb": round(sum(v), 1)} for k, v in sorted(by_role.items())},
         "processes": rows,
     }
+
+
+def _watchdogs(pgdata: Path) -> list[psutil.Process]:
+    """The watchdog process(es) of `pgdata` (store/watchdog.py: its path is in their arguments)."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        argv = proc.info["cmdline"] or []
+        if any("watchdog" in a for a in argv) and str(pgdata.resolve()) in argv:
+            found.append(proc)
+    return found
 
 
 def _role(proc: psutil.Process) -> str:
@@ -109,7 +126,7 @@ def mappings(pid: int, top: int = 12) -> dict[str, float]:
     return out
 
 
-def scenario(name: str, env: dict[str, str], convs: list, questions: list[str]) -> dict:
+def scenario(name: str, env: dict[str, str], convs: list, questions: list[str], release_wait: float) -> dict:
     with tempfile.TemporaryDirectory(prefix=f"mcp-rag-bench-memory-{name}-") as tmp:
         data_dir = Path(tmp)
         data_dir.chmod(0o755)  # the embedded server runs as its own user
@@ -136,10 +153,17 @@ def scenario(name: str, env: dict[str, str], convs: list, questions: list[str]) 
             time.sleep(1)
             after = process_memory(server.proc.pid, pgdata)
             after["server_mappings_pss_mb"] = mappings(server.proc.pid)
+            released = None
+            if release_wait > 0:
+                time.sleep(release_wait)
+                released = process_memory(server.proc.pid, pgdata)
+                released["server_mappings_pss_mb"] = mappings(server.proc.pid)
+                released["unused_for_s"] = release_wait + 1
     return {
         "ready_s": round(ready, 2),
         "idle": idle,
         "after": after,
+        "released": released,
         "messages": messages,
         "ingest_s": ingest_s,
         "search_s": lat,
@@ -158,8 +182,10 @@ def summarise(runs: list[dict]) -> dict:
         "ready_s": statistics.median(r["ready_s"] for r in runs),
         "idle_total_pss_mb": last["idle"]["total_pss_mb"],
         "after_total_pss_mb": last["after"]["total_pss_mb"],
+        "released_total_pss_mb": last["released"]["total_pss_mb"] if last["released"] else None,
         "idle": last["idle"],
         "after": last["after"],
+        "released": last["released"],
         "idle_total_pss_mb_per_round": [r["idle"]["total_pss_mb"] for r in runs],
         "after_total_pss_mb_per_round": [r["after"]["total_pss_mb"] for r in runs],
         "load_average": {"min": min(loads), "max": max(loads)},
@@ -177,7 +203,18 @@ def main() -> None:
         metavar="NAME:VAR=VALUE,...",
         help="a side with these settings (default: 'default' and 'speed' with MCP_RAG_MEMORY_PROFILE=speed)",
     )
+    parser.add_argument(
+        "--release-wait",
+        type=float,
+        default=None,
+        help="seconds the server sits unused before the 'released' figure (default: the document "
+        "model's default keep-alive + 15; 0 skips it)",
+    )
     args = parser.parse_args()
+    if args.release_wait is None:
+        from mcp_rag.config import Settings
+
+        args.release_wait = Settings.model_fields["doc_model_keep_alive"].default + 15
     sides: dict[str, dict[str, str]] = {}
     for spec in args.side or ["default:", "speed:MCP_RAG_MEMORY_PROFILE=speed"]:
         name, _, assigns = spec.partition(":")
@@ -191,22 +228,39 @@ def main() -> None:
     names = list(sides)
     for r in range(args.rounds):
         for name in names if r % 2 == 0 else names[::-1]:
-            runs[name].append(scenario(name, sides[name], convs, questions))
+            runs[name].append(scenario(name, sides[name], convs, questions, args.release_wait))
     result = {
-        "scenario": {"conversations": list(CONVERSATIONS), "searches": SEARCHES, "data": str(REALTALK)},
+        "scenario": {
+            "conversations": list(CONVERSATIONS),
+            "searches": SEARCHES,
+            "data": str(REALTALK),
+            "release_wait_s": args.release_wait,
+        },
         "sides": {name: {"env": sides[name], **summarise(runs[name])} for name in names},
     }
     path = write_result("memory_serve_realtalk", result)
     for name, s in result["sides"].items():
-        roles = ", ".join(f"{k.removeprefix('postgres: ')} {v['pss_mb']}" for k, v in s["after"]["by_role"].items())
         print(
-            f"memory {name}: PSS idle {s['idle_total_pss_mb']} MiB (server {s['idle']['server_pss_mb']}), "
-            f"after 4 conversations + {SEARCHES} searches {s['after_total_pss_mb']} MiB "
-            f"(server {s['after']['server_pss_mb']}, postgres {s['after']['postgres_pss_mb']}: {roles}); "
-            f"ingest {s['ingest_messages_per_s']} msg/s, search p50 {s['search']['p50_ms']} / "
+            f"memory {name}: ingest {s['ingest_messages_per_s']} msg/s, search p50 {s['search']['p50_ms']} / "
             f"p95 {s['search']['p95_ms']} ms (load {s['load_average']['min']}-{s['load_average']['max']})"
         )
+        moments = [
+            ("idle after a first search", s["idle"]),
+            (f"after 4 conversations + {SEARCHES} searches", s["after"]),
+        ]
+        if s["released"]:
+            moments.append((f"then unused for {s['released']['unused_for_s']:g} s", s["released"]))
+        for label, m in moments:
+            print(f"  PSS {label}: {m['total_pss_mb']} MiB = {per_process(m)}")
     print(f"-> {path}")
+
+
+def per_process(m: dict) -> str:
+    """'server 140.1 + client backend 9.9 (2) + ...': each role's PSS in MiB, process count past one."""
+    return " + ".join(
+        f"{k.removeprefix('postgres: ')} {v['pss_mb']}" + (f" ({v['processes']})" if v["processes"] > 1 else "")
+        for k, v in sorted(m["by_role"].items(), key=lambda kv: -kv[1]["pss_mb"])
+    )
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ Quick set (about 15 minutes on 2 cores; the 100k database is cached in
   - memory: PSS of `serve` and of each embedded PostgreSQL process after four
     REALTALK conversations and 300 searches, the lean default beside
     MCP_RAG_MEMORY_PROFILE=speed, with both sides' ingest rate and search
-    p50/p95 (bench_memory.py, ~6 min).
+    p50/p95, and again once unused past the document model's keep-alive
+    (bench_memory.py, ~17 min).
 `--full` adds all ten REALTALK conversations to the ingest figure, longer
 throughput steps, and a 1M-chunk search database (building it takes a long
 while on 2 cores).
@@ -136,7 +137,12 @@ def memory_rows(m: dict) -> list[tuple[str, str, str, str]]:
             (
                 f"PSS serve + PostgreSQL, {name}",
                 f"idle after a first search {s['idle_total_pss_mb']} MiB; after 4 conversations + 300 searches "
-                f"{s['after_total_pss_mb']} MiB: {roles}",
+                f"{s['after_total_pss_mb']} MiB: {roles}"
+                + (
+                    f"; then unused for {s['released']['unused_for_s']:g} s {s['released_total_pss_mb']} MiB"
+                    if s.get("released")
+                    else ""
+                ),
                 "<= 180 idle, <= 350 after" if name == "default" else "report",
                 "",
             ),
