@@ -25,6 +25,7 @@ figures are summed over its rounds (speed) or taken from its last round (memory)
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import sys
@@ -211,6 +212,9 @@ def main() -> None:
         "model's default keep-alive + 15; 0 skips it)",
     )
     args = parser.parse_args()
+    # The servers' working directory: `python -m` (how a baseline may start its watchdog) imports
+    # from it first, and this checkout's package must not shadow the baseline's there.
+    os.chdir(tempfile.gettempdir())
     if args.release_wait is None:
         from mcp_rag.config import Settings
 

@@ -77,9 +77,9 @@ class Service:
             with self._lock:
                 if self._engine is None:
                     url = db.database_url(self.settings)
-                    if self.settings.auto_migrate:
-                        self._migrate(url)
                     engine = db.make_engine(url, self.settings.db_pool_size, self.settings.db_pool_idle_seconds)
+                    if self.settings.auto_migrate:
+                        self._migrate(url, engine)
                     metrics.instrument_engine(engine)
                     maintenance.install(engine)
                     self._engine = engine
@@ -102,11 +102,17 @@ class Service:
         return self._read_engine
 
     @staticmethod
-    def _migrate(url: str) -> None:
+    def _migrate(url: str, engine: Engine) -> None:
+        """Migrate to this release's head unless the database is there already (no Alembic then)."""
         try:
-            db.migrate(url)
+            if db.current_revision(engine) != db.head_revision():
+                db.migrate_apart(url)
         except OperationalError as exc:
+            engine.dispose()
             raise Unavailable(f"database unreachable: {exc.orig.__class__.__name__}") from exc
+        except BaseException:
+            engine.dispose()
+            raise
 
     @property
     def embedder(self) -> Embedder:

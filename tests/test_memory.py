@@ -133,3 +133,22 @@ def test_the_keep_alive_setting_applies_to_the_document_model_only(tmp_path):
     assert getattr(get_query_embedder(settings), "keep_alive", "absent") is None  # every search needs it
     forever = load_settings(data_dir=tmp_path, env="test", doc_model_keep_alive=-1)
     assert getattr(get_embedder(forever), "keep_alive", "absent") is None
+
+
+# A server process on a fresh data dir: migrated (in a child process) and ready.
+MIGRATED = """
+import sys
+from mcp_rag.config import load_settings
+from mcp_rag.service import Service
+service = Service(load_settings(data_dir=sys.argv[1], env="test"))
+service.ready()
+print("alembic" in sys.modules, service.status()["schema_revision"] == service.status()["schema_head"])
+service.close()
+"""
+
+
+def test_a_server_migrates_its_database_without_keeping_alembic_loaded(tmp_path):
+    tmp_path.chmod(0o755)  # the embedded server runs as its own user
+    out = subprocess.run([sys.executable, "-c", MIGRATED, str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["False", "True"]

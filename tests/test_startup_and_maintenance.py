@@ -14,6 +14,7 @@ import time
 
 import httpx
 import psycopg
+import pytest
 from server import Server
 from sqlalchemy import text
 
@@ -119,3 +120,25 @@ def test_maintenance_waits_for_a_write_already_under_way(service):
             assert got is False
     with psycopg.connect(url, autocommit=True) as script:
         assert script.execute("SELECT pg_try_advisory_lock(%s)", (maintenance.KEY,)).fetchone()[0] is True
+
+
+def test_the_revisions_read_from_the_migration_files_are_alembics():
+    from alembic.script import ScriptDirectory
+
+    from mcp_rag.store import revisions
+
+    script = ScriptDirectory.from_config(db.alembic_config("postgresql://x"))
+    assert revisions.head() == script.get_current_head()
+    assert revisions.known() == {r.revision: tuple(r._all_down_revisions) for r in script.walk_revisions()}
+
+
+def test_a_failed_migration_at_start_is_an_error_not_a_half_served_database(tmp_path, scratch_url):
+    from mcp_rag.config import load_settings
+    from mcp_rag.service import Service
+
+    with db.make_engine(scratch_url, 1).begin() as conn:  # a revision no release has: alembic cannot upgrade it
+        conn.execute(text("CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY)"))
+        conn.execute(text("INSERT INTO alembic_version VALUES ('0000_unknown')"))
+    service = Service(load_settings(data_dir=tmp_path, env="test", database_url=scratch_url))
+    with pytest.raises(RuntimeError, match="the migrations failed"):
+        service.ready()

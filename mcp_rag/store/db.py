@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from mcp_rag.config import Settings
 from mcp_rag.errors import ConfigError, Conflict, Invalid, Unavailable
+from mcp_rag.store import revisions
 from mcp_rag.store.pool import IdleClosingPool
 
 if TYPE_CHECKING:
@@ -178,9 +179,32 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def head_revision() -> str:
-    from alembic.script import ScriptDirectory
+    return revisions.head()
 
-    head = ScriptDirectory.from_config(alembic_config("postgresql://x")).get_current_head()
-    if head is None:
-        raise RuntimeError(f"no migrations in {MIGRATIONS}")
-    return head
+
+def migrate_apart(url: str) -> None:
+    """`migrate` in a child process, so that Alembic's imports (~11 MiB) never stay in a
+    long-running server; its log and errors go to this process's stderr. A database that
+    cannot be reached is Unavailable."""
+    import subprocess
+    import sys
+
+    # -P: the working directory must not shadow this package with another checkout's.
+    done = subprocess.run([sys.executable, "-P", "-c", _MIGRATE, url], stdin=subprocess.DEVNULL, check=False)
+    if done.returncode == _UNREACHABLE:
+        raise Unavailable("database unreachable while migrating")
+    if done.returncode != 0:
+        raise RuntimeError(f"the migrations failed (exit status {done.returncode}); see the log above")
+
+
+_UNREACHABLE = 75
+_MIGRATE = f"""
+import sys
+from sqlalchemy.exc import OperationalError
+from mcp_rag.store import db
+try:
+    db.migrate(sys.argv[1])
+except OperationalError as exc:
+    print(f"database unreachable while migrating: {{exc.orig.__class__.__name__}}", file=sys.stderr)
+    sys.exit({_UNREACHABLE})
+"""

@@ -9,34 +9,20 @@ schema yet, or an older revision of this release's history (not migrated yet).
 
 from __future__ import annotations
 
-from functools import cache
-
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 from sqlalchemy.engine import Engine
 
 from mcp_rag.errors import Unavailable
-from mcp_rag.store import db
-
-
-@cache
-def _script() -> ScriptDirectory:
-    return ScriptDirectory.from_config(db.alembic_config("postgresql://x"))
+from mcp_rag.store import db, revisions
 
 
 def incompatibility(revision: str | None) -> str | None:
     """Why a database at `revision` cannot be served by this release, or None when it can."""
-    script = _script()
-    head = script.get_current_head()
+    head = revisions.head()
     if revision == head:
         return None
     if revision is None:
         return f"the database has no schema yet; run the migrations (to {head})"
-    try:
-        known = script.get_revision(revision) is not None
-    except CommandError:
-        known = False
-    if not known:
+    if revision not in revisions.known():
         return None  # written by a newer release
     return f"the database schema is at {revision}, this release needs {head}; run the migrations"
 
