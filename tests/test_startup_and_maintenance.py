@@ -142,3 +142,27 @@ def test_a_failed_migration_at_start_is_an_error_not_a_half_served_database(tmp_
     service = Service(load_settings(data_dir=tmp_path, env="test", database_url=scratch_url))
     with pytest.raises(RuntimeError, match="the migrations failed"):
         service.ready()
+
+
+def test_processes_starting_together_on_a_new_database_migrate_it_one_after_the_other(scratch_url):
+    import threading
+
+    failures: list[BaseException] = []
+
+    def migrate() -> None:
+        try:
+            db.migrate_apart(scratch_url)
+        except BaseException as exc:  # collected for the assertion
+            failures.append(exc)
+
+    starting = [threading.Thread(target=migrate) for _ in range(3)]
+    for thread in starting:
+        thread.start()
+    for thread in starting:
+        thread.join(300)
+    assert failures == []
+    engine = db.make_engine(scratch_url, 1)
+    try:
+        assert db.current_revision(engine) == db.head_revision()
+    finally:
+        engine.dispose()
