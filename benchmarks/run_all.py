@@ -1,6 +1,6 @@
 """`make bench`: every performance figure of docs/PERFORMANCE.md, in one run.
 
-Quick set (about 15 minutes on 2 cores; the 100k database is cached in
+Quick set (about 25 minutes on 2 cores; the 100k database is cached in
 /var/tmp/mcp-rag-bench after the first run):
   - ingest end to end vs the bare embedding model (bench_ingest.py);
   - search at 100k chunks: warm p50/p95, filtered, 16 clients, start-up,
