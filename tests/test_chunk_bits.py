@@ -104,3 +104,62 @@ def test_a_filtered_search_finds_chunks_written_after_the_copy_was_made(service)
     filters = SearchFilters(author="Lou")
     result = service.search(SearchRequest(query="avalanche", **filters.model_dump(exclude_none=True)))
     assert [h.message_ids for h in result.hits] == [["m4"]]
+
+
+def counted_participants(conn) -> list[tuple]:
+    return conn.execute(text("SELECT namespace, name, conversations FROM participant_counts ORDER BY 1, 2")).all()
+
+
+def stored_participants(conn) -> list[tuple]:
+    return conn.execute(
+        text(
+            "SELECT namespace, name, count(*) FROM conversations, unnest(participants) AS name "
+            "GROUP BY 1, 2 ORDER BY 1, 2"
+        )
+    ).all()
+
+
+def test_participant_counts_follow_ingest_append_and_delete(service):
+    """The names author filters resolve against (migration 0012) are the conversations'
+    participants, counted, whoever adds or removes them."""
+
+    def check() -> list[tuple]:
+        with service.engine.begin() as conn:
+            counted = counted_participants(conn)
+            assert counted == stored_participants(conn)
+            return counted
+
+    service.ingest(make_conversation())
+    service.ingest(make_conversation("conv-2"), namespace="team")
+    assert check() == [("default", "Emi", 1), ("default", "Kate", 1), ("team", "Emi", 1), ("team", "Kate", 1)]
+    service.append_messages("conv-1", [MessageIn(id="m4", author="Lou", content="Count me in.")])
+    assert ("default", "Lou", 1) in check()
+    service.ingest(make_conversation("conv-3"))
+    assert ("default", "Kate", 2) in check()
+    service.delete_conversation("conv-1")
+    assert ("default", "Lou", 1) not in check()
+    with service.engine.begin() as conn:
+        conn.execute(text("DELETE FROM namespaces WHERE name = 'team'"))
+    assert check() == [("default", "Emi", 1), ("default", "Kate", 1)]
+
+
+def test_migration_0012_counts_existing_participants_and_its_downgrade_drops_them(scratch_url):
+    db.migrate(scratch_url, "0011")
+    engine = db.make_engine(scratch_url, 1)
+    try:
+        with engine.begin() as conn:
+            for external_id, people in (("a", "{Kate,Emi}"), ("b", "{Kate}")):
+                cid = conversation_row(conn, external_id)
+                update = text("UPDATE conversations SET participants = :p WHERE id = :id")
+                conn.execute(update, {"p": people, "id": cid})
+        db.migrate(scratch_url)
+        with engine.begin() as conn:
+            assert counted_participants(conn) == [("default", "Emi", 1), ("default", "Kate", 2)]
+        db.downgrade(scratch_url, "0011")
+        with engine.begin() as conn:
+            assert conn.execute(text("SELECT to_regclass('participant_counts')")).scalar() is None
+        db.migrate(scratch_url)
+        with engine.begin() as conn:
+            assert counted_participants(conn) == stored_participants(conn)
+    finally:
+        engine.dispose()

@@ -55,7 +55,7 @@ def db_compact(
     done = open_service().compact(
         memory,
         starting=lambda: err.print(
-            "rewriting chunks and chunk_terms and rebuilding their indexes; searches and writes wait meanwhile"
+            "rewriting chunks, chunk_terms and chunk_bits and rebuilding their indexes; searches and writes wait"
         ),
     )
     mb = 2**20

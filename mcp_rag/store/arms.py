@@ -199,11 +199,41 @@ def ranks_by_bits(
     narrowing = (filters.author, filters.role, filters.source, filters.since, filters.until, filters.metadata)
     if conversation_id is not None or not any(narrowing) or table_rows <= 0:
         return False
-    where, params = filter_sql(namespace, filters, None)
-    _, rows = driver.fetch(conn, f"EXPLAIN (FORMAT JSON) SELECT c.chunk_id FROM chunk_bits c WHERE {where}", params)
+    matches, params = _bits_matches(namespace, filters, None)
+    _, rows = driver.fetch(conn, f"EXPLAIN (FORMAT JSON) SELECT m.chunk_id FROM ({matches}) m", params)
     plan = rows[0][0][0]["Plan"]
     read = table_rows if _reads_every_row(plan) else plan["Plan Rows"]
     return read <= BITS_MAX_ROWS
+
+
+# An author filter that matches up to this many stored names reads each name's chunks
+# through the index on chunk_bits (namespace, authors); past it, through every row.
+AUTHOR_BRANCHES = 50
+
+
+def _bits_matches(namespace: str, filters: SearchFilters, conversation_id: UUID | None) -> tuple[str, dict[str, Any]]:
+    """A SELECT of the chunk_bits rows (chunk_id, bits) the filters keep, and its parameters.
+
+    A chunk of one author is found by equality on its authors, with its bits, in
+    the index on (namespace, authors) alone (an index-only scan, one per name):
+    an author's turns lie scattered one to a page of the table, and reading those
+    pages cost more than ranking them. Chunks of several authors are found through
+    the partial GIN index on authors (migration 0011)."""
+    names = filters.author_names() if filters.author else []
+    if not names or len(names) > AUTHOR_BRANCHES:
+        where, params = filter_sql(namespace, filters, conversation_id)
+        return f"SELECT c.chunk_id, c.bits FROM chunk_bits c WHERE {where}", params
+    where, params = filter_sql(namespace, filters.model_copy(update={"author": None}), conversation_id)
+    branches = [
+        f"SELECT c.chunk_id, c.bits FROM chunk_bits c WHERE {where} AND c.authors = CAST(%(author{i})s AS text[])"
+        for i in range(len(names))
+    ]
+    branches.append(
+        f"SELECT c.chunk_id, c.bits FROM chunk_bits c WHERE {where} "
+        "AND cardinality(c.authors) > 1 AND c.authors && CAST(%(authors)s AS text[])"
+    )
+    params.update({f"author{i}": [name] for i, name in enumerate(names)}, authors=names)
+    return " UNION ALL ".join(branches), params
 
 
 def _reads_every_row(plan: dict) -> bool:
@@ -234,12 +264,11 @@ def vector_arm(
     mcp_rag/search/fusion.py for how the arms combine.
     """
     dim = int(dimension)
-    where, params = filter_sql(namespace, filters, conversation_id)
-    params.update(qvec=np.asarray(query_vector, dtype=np.float32), depth=_depth(top_k))
     if by_bits:
+        matches, params = _bits_matches(namespace, filters, conversation_id)
         shortlist = f"""
-            SELECT c.chunk_id FROM chunk_bits c WHERE {where}
-            ORDER BY c.bits <~> binary_quantize(%(qvec)s)::bit({dim}), c.chunk_id LIMIT %(shortlist)s
+            SELECT m.chunk_id FROM ({matches}) m
+            ORDER BY m.bits <~> binary_quantize(%(qvec)s)::bit({dim}), m.chunk_id LIMIT %(shortlist)s
         """
         nearest = f"""
             SELECT k.id, k.embedding::vector({dim}) <=> %(qvec)s AS dist
@@ -248,11 +277,13 @@ def vector_arm(
         """
         params["shortlist"] = max(BITS_SHORTLIST, _depth(top_k))
     else:
+        where, params = filter_sql(namespace, filters, conversation_id)
         nearest = f"""
             SELECT c.id, c.embedding::vector({dim}) <=> %(qvec)s AS dist
             FROM chunks c WHERE {where}
             ORDER BY c.embedding::vector({dim}) <=> %(qvec)s LIMIT %(depth)s
         """
+    params.update(qvec=np.asarray(query_vector, dtype=np.float32), depth=_depth(top_k))
     ranked = f"SELECT id, dist, row_number() OVER (ORDER BY dist, id) AS rank FROM ({nearest}) vec"
     # The cosine distance rides along: search.relevance turns it into a hit's `match`.
     return _candidates(conn, ranked, params, ", arm.dist")
