@@ -5,8 +5,8 @@ match drags its text and its float vector along (~2 KB a row, a page each
 when an author's turns are scattered): at 1M chunks one author's 20,000
 matches took 150-300 ms to rank. This table holds the chunk id, the columns
 the search filters use, and the sign bits of the vector (pgvector's
-`binary_quantize`, 48 bytes at 384 dimensions): ~200 B a row, ~290 MB with its
-indexes at 1M chunks. Search ranks a filter's matches by Hamming distance here
+`binary_quantize`, 48 bytes at 384 dimensions): ~200 B a row, 195 MB at 1M chunks
+(418 MB with its indexes). Search ranks a filter's matches by Hamming distance here
 and re-ranks the best few hundred by their full vectors (mcp_rag/store/arms.py,
 docs/design/exact-vs-graph-ranking.md).
 
