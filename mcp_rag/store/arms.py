@@ -199,6 +199,9 @@ def ranks_by_bits(
     narrowing = (filters.author, filters.role, filters.source, filters.since, filters.until, filters.metadata)
     if conversation_id is not None or not any(narrowing) or table_rows <= 0:
         return False
+    indexed = (filters.author, filters.since, filters.until, filters.metadata)
+    if not any(indexed) and table_rows > BITS_MAX_ROWS:
+        return False  # a source or a role alone: every row would be read
     matches, params = _bits_matches(namespace, filters, None)
     _, rows = driver.fetch(conn, f"EXPLAIN (FORMAT JSON) SELECT m.chunk_id FROM ({matches}) m", params)
     plan = rows[0][0][0]["Plan"]
