@@ -169,7 +169,7 @@ def tune_vector_scan(conn: Connection, top_k: int) -> float:
 
 
 # Ranking a filter's matches by their sign bits (chunk_bits) reads each match's
-# narrow row once, ~0.5 us a match; walking the HNSW graph under a filter that keeps
+# narrow row once, 0.3-1.4 us a match; walking the HNSW graph under a filter that keeps
 # a share s of the chunks scans about (arm depth)/s of them through the wide chunks
 # rows. Past this many rows read (an unindexed filter reads them all) the graph
 # walk is the cheaper one (docs/design/exact-vs-graph-ranking.md).

@@ -6,8 +6,9 @@ of the namespace: 40-55 ms at 10,000 conversations of 50 participants, more
 than the filtered search itself. This table holds each namespace's distinct
 names with the number of conversations that have them, kept by statement-level
 triggers on conversations (insert, update, delete, and the cascade from a
-deleted namespace through the foreign key). Rows are upserted in name order so
-that concurrent writers lock shared rows in the same order.
+deleted namespace through the foreign key). Rows are upserted in name order; the
+writers that change participants (ingest, delete) hold the namespace's
+statistics lock (`chunks.lock_term_stats`) meanwhile.
 
 Revision ID: 0012
 Revises: 0011
