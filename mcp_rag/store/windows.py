@@ -6,6 +6,7 @@ reasons are in mcp_rag/search/windows.py; the table is migration 0009.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from uuid import UUID
 
@@ -100,12 +101,13 @@ def lexical(
     The same filters as the turn arms apply to a window's own columns (a
     window matches an author filter when that author wrote one of its turns;
     `turns` then keeps only that author's turns). The candidate rule is the
-    BM25 arm's (bm25.candidate_terms), with the turns' document frequencies."""
+    BM25 arm's (bm25.candidate_terms), with the turns' document frequencies and
+    windows.CANDIDATE_SHARE of its budget."""
     weights, dfs, docs = arms.query_terms(conn, namespace, query)
     if not weights:
         return []
     where, params = arms.filter_sql(namespace, filters, conversation_id)
-    budget = 0 if conversation_id is not None else candidate_budget
+    budget = 0 if conversation_id is not None else math.ceil(candidate_budget * windows.CANDIDATE_SHARE)
     chosen, all_of = bm25.candidate_terms(weights, dfs, budget, docs)
     params.update(qsparse=SparseVector(weights, terms.SPACE), qterms=chosen, depth=windows.WINDOW_DEPTH)
     _, rows = driver.fetch(
