@@ -134,7 +134,10 @@ def turns(
     """The window arm's ranked turns: the chunks inside the hit windows (conversation,
     first seq; best first, windows.fuse) that pass the filters, with their window's rank and cosine distance
     to the query, resolved by windows.resolve. One statement: the hits are sent as
-    arrays and joined on the chunks' (conversation_id, first_seq) index."""
+    arrays and joined on the chunks' (conversation_id, first_seq) index. The
+    filters apply to the few joined turns afterwards (a materialised CTE): joined
+    inside, an author filter made PostgreSQL AND each window's index scan with
+    a scan of the author's every chunk (`chunks_authors`), once per window."""
     if not hits:
         return []
     dim = int(dimension)
@@ -148,10 +151,14 @@ def turns(
     keys, rows = driver.fetch(
         conn,
         f"""
-        SELECT w.ord AS window, c.id, c.conversation_id, c.first_seq, c.last_seq, c.authors,
-               c.embedding::vector({dim}) <=> %(qvec)s AS distance
-        FROM unnest(%(wc)s::uuid[], %(wf)s::integer[], %(wl)s::integer[]) WITH ORDINALITY AS w(cid, lo, hi, ord)
-        JOIN chunks c ON c.conversation_id = w.cid AND c.first_seq BETWEEN w.lo AND w.hi
+        WITH c AS MATERIALIZED (
+            SELECT w.ord AS window, c.id, c.conversation_id, c.first_seq, c.last_seq, c.authors, c.roles,
+                   c.namespace, c.source, c.started_at, c.ended_at,
+                   c.embedding::vector({dim}) <=> %(qvec)s AS distance
+            FROM unnest(%(wc)s::uuid[], %(wf)s::integer[], %(wl)s::integer[]) WITH ORDINALITY AS w(cid, lo, hi, ord)
+            JOIN chunks c ON c.conversation_id = w.cid AND c.first_seq BETWEEN w.lo AND w.hi
+        )
+        SELECT c.window, c.id, c.conversation_id, c.first_seq, c.last_seq, c.authors, c.distance FROM c
         WHERE {where}
         """,
         params,
