@@ -13,24 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from mcp_rag.chunking import Turn
-
-
-class ConversationRow(TypedDict):
-    """A conversation as the store returns it (the columns of _SUMMARY_COLUMNS)."""
-
-    id: UUID
-    external_id: str
-    namespace: str
-    title: str | None
-    source: str | None
-    url: str | None
-    participants: list[str]
-    metadata: dict[str, Any]
-    started_at: datetime | None
-    ended_at: datetime | None
-    message_count: int
-    created_at: datetime
-    updated_at: datetime
+from mcp_rag.models import ConversationSummary
 
 
 class MessageRow(TypedDict):
@@ -75,7 +58,7 @@ def find_id(conn: Connection, namespace: str, ref: str) -> UUID | None:
     return row[0] if row else None
 
 
-def summary(conn: Connection, conversation_id: UUID) -> ConversationRow:
+def summary(conn: Connection, conversation_id: UUID) -> ConversationSummary:
     """The conversation with this id, which must exist (callers found it in the same transaction)."""
     row = (
         conn.execute(
@@ -85,7 +68,7 @@ def summary(conn: Connection, conversation_id: UUID) -> ConversationRow:
         .mappings()
         .one()
     )
-    return cast(ConversationRow, dict(row))
+    return ConversationSummary.model_validate(dict(row))
 
 
 def existing_message_ids(conn: Connection, conversation_id: UUID) -> set[str]:
@@ -214,7 +197,7 @@ def list_page(
     source: str | None,
     title_contains: str | None,
     authors: Sequence[str] | None = None,
-) -> list[ConversationRow]:
+) -> list[ConversationSummary]:
     clauses = ["namespace = :ns"]
     params: dict[str, Any] = {"ns": namespace, "limit": limit}
     if after is not None:
@@ -237,7 +220,7 @@ def list_page(
         ),
         params,
     ).mappings()
-    return [cast(ConversationRow, dict(r)) for r in rows]
+    return [ConversationSummary.model_validate(dict(r)) for r in rows]
 
 
 def turns_by_ids(conn: Connection, conversation_id: UUID, external_ids: Sequence[str]) -> list[Turn]:
