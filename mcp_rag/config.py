@@ -167,7 +167,7 @@ class Settings(BaseSettings):
         "(all of them together when even the rarest alone is past it); 0 = always all",
     )
     # +0.018 budgeted recall at 400 words on REALTALK (docs/RETRIEVAL.md). Conversations stored
-    # while it was off get their windows from `mcp-rag reindex`; until then only the vector
+    # while it was off get their windows from `mcp-rag reindex --windows`; until then only the vector
     # arm's hits rank their windows.
     window_arm: bool = Field(
         True,
