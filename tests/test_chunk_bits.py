@@ -158,8 +158,22 @@ def test_migration_0012_counts_existing_participants_and_its_downgrade_drops_the
         db.downgrade(scratch_url, "0011")
         with engine.begin() as conn:
             assert conn.execute(text("SELECT to_regclass('participant_counts')")).scalar() is None
+            assert conn.execute(text("SELECT to_regclass('conversations_namespace_source')")).scalar() is None
         db.migrate(scratch_url)
         with engine.begin() as conn:
             assert counted_participants(conn) == stored_participants(conn)
     finally:
         engine.dispose()
+
+
+def test_a_namespaces_sources_are_its_distinct_ones(service):
+    """Source filters resolve against these (read by skipping through an index, migration 0012)."""
+    from mcp_rag.store import conversations as conv_sql
+
+    for n, source in enumerate(["slack", "email", "slack", None, "chatgpt"]):
+        service.ingest(make_conversation(f"c{n}", **({"source": source} if source else {})))
+    service.ingest(make_conversation("other", source="teams"), namespace="team")
+    with service.engine.begin() as conn:
+        assert conv_sql.sources(conn, "default") == ["chatgpt", "email", "slack"]
+        assert conv_sql.sources(conn, "team") == ["teams"]
+        assert conv_sql.sources(conn, "nobody") == []

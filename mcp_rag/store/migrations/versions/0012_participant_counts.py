@@ -10,6 +10,10 @@ deleted namespace through the foreign key). Rows are upserted in name order; the
 writers that change participants (ingest, delete) hold the namespace's
 statistics lock (`chunks.lock_term_stats`) meanwhile.
 
+A source filter resolves against the namespace's distinct sources the same way;
+an index on conversations (namespace, source) lets it skip from one source to
+the next instead of reading every conversation.
+
 Revision ID: 0012
 Revises: 0011
 """
@@ -78,6 +82,7 @@ def upgrade() -> None:
         "CREATE TRIGGER participant_counts_delete AFTER DELETE ON conversations REFERENCING OLD TABLE AS old_rows "
         "FOR EACH STATEMENT EXECUTE FUNCTION participant_counts_delete()"
     )
+    op.execute("CREATE INDEX conversations_namespace_source ON conversations (namespace, source)")
     op.execute(
         "INSERT INTO participant_counts (namespace, name, conversations) "
         "SELECT namespace, name, count(*) FROM conversations, unnest(participants) AS name "
@@ -90,3 +95,4 @@ def downgrade() -> None:
         op.execute(f"DROP TRIGGER IF EXISTS participant_counts_{event} ON conversations")
         op.execute(f"DROP FUNCTION IF EXISTS participant_counts_{event}()")
     op.execute("DROP TABLE IF EXISTS participant_counts")
+    op.execute("DROP INDEX IF EXISTS conversations_namespace_source")
