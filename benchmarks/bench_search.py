@@ -131,6 +131,7 @@ def build(data_dir: Path, n: int) -> dict:
     finally:
         raw.close()
     with service.engine.begin() as c:
+        c.execute(text(PARTICIPANTS))
         # Room for the whole HNSW graph (~2 KB a chunk at 384-d): past it pgvector finishes the build on disk, slowly.
         c.execute(text(f"SET maintenance_work_mem = '{max(1, math.ceil(n * 2200 / 2**30))}GB'"))
         vector_index.ensure_vector_index(c, DIM)
@@ -139,10 +140,32 @@ def build(data_dir: Path, n: int) -> dict:
     with service.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
         c.execute(text("VACUUM ANALYZE chunks"))
         c.execute(text("VACUUM ANALYZE chunk_terms"))
+        c.execute(text("VACUUM ANALYZE chunk_bits"))
         c.execute(text("VACUUM ANALYZE chunk_windows"))
         c.execute(text("VACUUM ANALYZE conversations"))
     service.close()
     return {"load_s": round(loaded, 1), "build_s": round(time.perf_counter() - started, 1)}
+
+
+# Each conversation's participants, as ingest records them: author filters are resolved against them.
+PARTICIPANTS = (
+    "UPDATE conversations c SET participants = ARRAY(SELECT DISTINCT a FROM chunks k, unnest(k.authors) a "
+    "WHERE k.conversation_id = c.id ORDER BY a) WHERE cardinality(c.participants) = 0"
+)
+
+
+def prepare(data_dir: Path) -> None:
+    """Bring a cached database to this checkout: its migrations, and participants where a
+    database built before they were recorded has none."""
+    from sqlalchemy import text
+
+    from mcp_rag.config import load_settings
+    from mcp_rag.service import Service
+
+    service = Service(load_settings(data_dir=data_dir, env="test"))
+    with service.engine.begin() as c:
+        c.execute(text(PARTICIPANTS))
+    service.close()
 
 
 def sizes(data_dir: Path) -> dict:
@@ -160,8 +183,8 @@ def sizes(data_dir: Path) -> dict:
                 "(SELECT pg_relation_size(indexname::regclass) FROM pg_indexes "
                 " WHERE indexname LIKE 'chunks_embedding_hnsw_%' LIMIT 1), "
                 "(SELECT sum(pg_relation_size(i)) FROM unnest(ARRAY['chunk_terms_terms'::regclass, "
-                " 'chunks_authors'::regclass]) AS i), pg_database_size(current_database()), "
-                "pg_total_relation_size('chunk_terms')"
+                " 'chunk_bits_authors'::regclass]) AS i), pg_database_size(current_database()), "
+                "pg_total_relation_size('chunk_terms'), pg_total_relation_size('chunk_bits')"
             )
         ).one()
     service.close()
@@ -175,6 +198,7 @@ def sizes(data_dir: Path) -> dict:
         "database_mb": round(row[5] / mb, 1),
         "chunks_per_gb": round(row[0] / (row[5] / 2**30)),
         "chunk_terms_with_index_mb": round(row[6] / mb, 1),
+        "chunk_bits_with_indexes_mb": round(row[7] / mb, 1),
     }
 
 
@@ -413,6 +437,7 @@ def main() -> None:
         print(build(args.cache / f"search-{args.build}", args.build))
         return
     data_dir, built = ensure_built(args.cache, args.chunks)
+    prepare(data_dir)
     result = {"chunks_requested": args.chunks, "build": built, "size": sizes(data_dir)}
     result.update(measure(data_dir, args.chunks, args))
     path = write_result(f"bench_search_{args.chunks}", result)

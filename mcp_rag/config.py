@@ -178,11 +178,11 @@ class Settings(BaseSettings):
         description="Chunks the BM25 arm scores before it keeps to the query's rarest terms "
         "(all of them together when even the rarest alone is past it); 0 = always all",
     )
-    # Off by default: +0.02 budgeted recall at 400 words on REALTALK, but search p95 x1.2 (over HTTP)
-    # to x1.6 (in process) at 100k chunks, past the x1.3 budget (docs/RETRIEVAL.md). Turning it on
-    # needs `mcp-rag reindex` once for the conversations already stored.
+    # +0.018 budgeted recall at 400 words on REALTALK (docs/RETRIEVAL.md). Conversations stored
+    # while it was off get their windows from `mcp-rag reindex --windows`; until then only the vector
+    # arm's hits rank their windows.
     window_arm: bool = Field(
-        False,
+        True,
         description="Index overlapping windows of turns and let their hits vote for their turns "
         "(mcp_rag/search/windows.py); off: neither written nor searched",
     )

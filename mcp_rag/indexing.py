@@ -68,6 +68,15 @@ def reindex(
     return done
 
 
+def rebuild_windows(database: Database, settings: Settings) -> int:
+    """Rewrite every conversation's windows of the window arm from the chunks as stored,
+    without re-embedding (`mcp-rag reindex --windows`); the number written."""
+    if not settings.window_arm:
+        raise Invalid("the window arm is off (MCP_RAG_WINDOW_ARM=false): there are no windows to write")
+    with database.transaction() as conn:
+        return window_sql.rebuild(conn)
+
+
 def compact(database: Database, memory: str | None, starting: Callable[[], None] | None) -> dict[str, Any]:
     """Rewrite the chunk tables (`mcp-rag db compact`): chunks written before
     migration 0007 take its layout, with the embedding in the row, and the space

@@ -86,7 +86,7 @@ def appendable(service: Writer, conversation: str, messages: list[MessageIn], na
         cid = lookup.find(conn, namespace, conversation)
         if cid is None and not create:
             raise NotFound(f"conversation {conversation!r} not found")
-        return conv_sql.summary(conn, cid)["external_id"] if cid else conversation
+        return conv_sql.summary(conn, cid).external_id if cid else conversation
 
 
 def ingest_in_parts(
@@ -269,7 +269,7 @@ def _write_once(
         external_id=external_id,
         created=created,
         messages_added=len(new_turns),
-        messages_total=summary["message_count"],
+        messages_total=summary.message_count,
         chunks=n_chunks,
     )
 
@@ -286,7 +286,7 @@ def _embed_unless_stopping(stopping: threading.Event, embedder: Embedder, texts:
 
 
 def _source(conn: Connection, cid: UUID) -> str | None:
-    return conv_sql.summary(conn, cid)["source"]
+    return conv_sql.summary(conn, cid).source
 
 
 def new_messages(

@@ -11,7 +11,6 @@ from mcp_rag.errors import Invalid, NotFound
 from mcp_rag.models import (
     MAX_PAGE,
     ConversationPage,
-    ConversationSummary,
     Message,
     SearchFilters,
     Transcript,
@@ -51,7 +50,9 @@ def conversation(
             limit = min(MAX_PAGE, seq - offset + after)
         summary = conv_sql.summary(conn, cid)
         messages = conv_sql.messages_page(conn, cid, offset, limit)
-    return Transcript(**summary, messages=[Message(**m) for m in messages], offset=offset, limit=limit, around=around)
+    return Transcript(
+        **dict(summary), messages=[Message(**m) for m in messages], offset=offset, limit=limit, around=around
+    )
 
 
 def conversations(
@@ -76,7 +77,7 @@ def conversations(
         resolved = lookup.resolve(conn, namespace, wanted)
         authors = resolved.author_names() if author else None
         rows = conv_sql.list_page(conn, namespace, limit + 1, after, resolved.source, query, authors)
-    items = [ConversationSummary(**r) for r in rows[:limit]]
+    items = rows[:limit]
     next_cursor = _encode_cursor(items[-1].created_at, items[-1].id) if len(rows) > limit else None
     return ConversationPage(items=items, next_cursor=next_cursor)
 

@@ -60,7 +60,7 @@ def _search(service: Searcher, req: SearchRequest, namespace: str) -> SearchResu
     filters = req.filters()
     # A worker thread embeds the query while this one runs the BM25 arm; then this thread
     # hands it the connection (`scope`, with the conversation to search in, whether to
-    # rank exactly and the filters as resolved) and the worker runs the vector arm as soon as its vector is ready,
+    # rank by sign bits and the filters as resolved) and the worker runs the vector arm as soon as its vector is ready,
     # without waking this thread in between. The copied context keeps the worker's
     # spans (and logging context) in this request's trace.
     scope: Future[tuple[Connection, UUID | None, bool, SearchFilters]] = Future()
@@ -78,9 +78,9 @@ def _search(service: Searcher, req: SearchRequest, namespace: str) -> SearchResu
             lexical = arms.lexical_arm(
                 conn, namespace, req.query, filters, cid, req.top_k, service.settings.bm25_candidates
             )
-            exact = arms.ranks_exactly(conn, namespace, filters, cid, table_rows)
+            by_bits = arms.ranks_by_bits(conn, namespace, filters, cid, table_rows)
             window_hits = _window_hits(service, conn, req, namespace, filters, cid)
-            scope.set_result((conn, cid, exact, filters))
+            scope.set_result((conn, cid, by_bits, filters))
             semantic, vector = vector_rows.result()
         finally:
             scope.cancel()  # does nothing once set; otherwise the worker stops waiting for it
@@ -123,9 +123,9 @@ def _vector_arm(
     rows (under the filters as resolved); the vector too, which the window arm's turns
     are ranked by."""
     vector = service.query_cache.embed(service.query_embedder, req.query)
-    conn, cid, exact, filters = scope.result()
+    conn, cid, by_bits, filters = scope.result()
     dimension = service.query_embedder.dimension
-    return arms.vector_arm(conn, namespace, vector, dimension, filters, cid, req.top_k, exact), vector
+    return arms.vector_arm(conn, namespace, vector, dimension, filters, cid, req.top_k, by_bits), vector
 
 
 def _window_hits(

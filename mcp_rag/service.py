@@ -171,6 +171,10 @@ class Service:
         self._model_checked = True
         return done
 
+    def rebuild_windows(self) -> int:
+        """Rewrite the window arm's windows of every conversation (no re-embedding)."""
+        return indexing.rebuild_windows(self, self.settings)
+
     def compact(self, memory: str | None = None, starting: Callable[[], None] | None = None) -> dict[str, Any]:
         """Rewrite the chunk tables (`mcp-rag db compact`); see `indexing.compact`."""
         return indexing.compact(self, memory, starting)

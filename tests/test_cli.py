@@ -145,3 +145,20 @@ def test_serve_answers_rest_on_a_real_port(run, data_dir):
         assert r.json()["hits"][0]["message_ids"][0] == "1"
     finally:
         server.stop()
+
+
+def test_reindex_windows_writes_the_window_arms_windows_without_re_embedding(run, service):
+    from builders import make_conversation
+    from sqlalchemy import text
+
+    service.ingest(make_conversation("grow", [{"id": f"m{i}", "content": f"turn {i}"} for i in range(1, 9)]))
+    with service.engine.begin() as conn:
+        embeddings = conn.execute(text("SELECT id, embedding::text FROM chunks ORDER BY id")).all()
+        conn.execute(text("DELETE FROM chunk_windows"))
+    r = run("reindex", "--windows")
+    assert r.returncode == 0 and "wrote 2 windows" in r.stdout, r.stderr  # turns 1-6 and 4-8
+    with service.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM chunk_windows")).scalar_one() == 2
+        assert conn.execute(text("SELECT id, embedding::text FROM chunks ORDER BY id")).all() == embeddings
+    r = run("reindex", "--windows", extra_env={"MCP_RAG_WINDOW_ARM": "false"})
+    assert r.returncode != 0 and "window arm is off" in r.stderr and "Traceback" not in r.stderr

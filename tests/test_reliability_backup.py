@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import test_chunk_bits
 
 from mcp_rag.models import ConversationIn, SearchRequest
 from mcp_rag.service import Service
@@ -72,6 +73,9 @@ def test_backup_then_restore_brings_back_exactly_the_backed_up_conversations(ser
     assert hits and hits[0].conversation_external_id.startswith("backup-"), "vectors and text index came back"
     service.ingest(conversation(7))  # the restored schema takes writes
     assert len(snapshot(service)) == 4
+    with service.engine.begin() as conn:  # the triggers came back with the data, not before it
+        assert test_chunk_bits.mismatches(conn) == 0
+        assert test_chunk_bits.counted_participants(conn) == test_chunk_bits.stored_participants(conn)
 
 
 def test_backup_does_not_overwrite_an_existing_file_without_force(service, run, tmp_path):

@@ -165,18 +165,21 @@ def test_bm25_arm_when_every_query_word_is_common_scores_the_chunks_holding_them
     assert len(wide) == 23 and set(wide) < set(exact)  # one word's 23 chunks fit a budget of 25
 
 
-def test_a_filter_keeping_few_chunks_ranks_them_exactly_and_a_wide_or_unindexed_one_walks_the_graph(
-    service, monkeypatch
-):
+def test_a_filter_reading_few_rows_ranks_by_sign_bits_and_a_wide_or_unindexed_one_walks_the_graph(service, monkeypatch):
     """3,000 chunks a minute apart (random unit vectors, written with the product's
-    COPY). PostgreSQL's estimates decide: the last 1% of time (30 chunks, found
-    through the ended_at index) is ranked exactly, and the arm is the true nearest
-    of them in order; with a budget of reading a hundredth of a match per
-    sqrt(600 * 3,000) they are past it. The last 90% (PostgreSQL reads the whole
-    table for it), no filter, one conversation, and a rare source (no index)
-    walk the HNSW graph."""
+    COPY). PostgreSQL's estimates decide: the last 10% of time (300 chunks, found
+    through chunk_bits' ended_at index) is ranked by sign bits, and the arm is the
+    nearest of them in order, with exact distances, among the 100 of the 300 the
+    sign bits shortlist; so for one author under two stored names (alone or with
+    others). With a limit of 100 rows read the last 10% of time is past it. A rare
+    source (no index: every row is read) is within 3,000 rows, past a limit of
+    2,000. No filter and one conversation walk the HNSW graph."""
     n = 3000
     rng = np.random.default_rng(5)
+
+    def authors(i: int) -> list[str]:  # Ben's 300 chunks: alone, as "Ben Ode", or with Ana; and others'
+        return [["Ana", "Ben"], ["Ben"], ["Ben Ode"], ["Cy", "Dee"]][i % 30] if i % 30 < 4 else ["Ana"]
+
     vectors = rng.normal(size=(n, 384)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     start = datetime(2024, 1, 1, tzinfo=UTC)
@@ -184,28 +187,40 @@ def test_a_filter_keeping_few_chunks_ranks_them_exactly_and_a_wide_or_unindexed_
     with service.transaction() as conn:
         cid = conversation_row(conn)
         rows = [
-            (cid, "default", "email" if i % 100 == 0 else "slack", i + 1, i + 1, [f"m{i}"], ["Ana"], ["user"],
+            (cid, "default", "email" if i % 100 == 0 else "slack", i + 1, i + 1, [f"m{i}"], authors(i), ["user"],
              start + timedelta(minutes=i), start + timedelta(minutes=i), f"turn {i}", vectors[i], [], 0, empty)
             for i in range(n)
         ]  # fmt: skip
         chunk_sql._copy_rows(conn, rows)
     with service.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("ANALYZE chunks"))
-    recent = SearchFilters(since=start + timedelta(minutes=n - 30))
+        conn.execute(text("ANALYZE chunk_bits"))
+    recent = SearchFilters(since=start + timedelta(minutes=n - 300))
     query = rng.normal(size=384).astype(np.float32)
     query /= np.linalg.norm(query)
+    email = SearchFilters(source="email")
     with service.transaction(read_only=True) as conn:
         table_rows = arms.tune_vector_scan(conn, 10)
         assert table_rows == n
-        assert arms.ranks_exactly(conn, "default", recent, None, table_rows)
-        wide = SearchFilters(since=start + timedelta(minutes=300))
-        assert not arms.ranks_exactly(conn, "default", wide, None, table_rows)
-        assert not arms.ranks_exactly(conn, "default", SearchFilters(), None, table_rows)
-        assert not arms.ranks_exactly(conn, "default", recent, cid, table_rows)
-        assert not arms.ranks_exactly(conn, "default", SearchFilters(source="email"), None, table_rows)
-        assert not arms.ranks_exactly(conn, "default", recent, None, -1)  # never analyzed: the planner decides
-        arm = arms.vector_arm(conn, "default", query, 384, recent, None, 10, exact=True)
-        monkeypatch.setattr(arms, "MATCH_COST", 0.01)
-        assert not arms.ranks_exactly(conn, "default", recent, None, table_rows)
-    nearest = sorted(range(n - 30, n), key=lambda i: 1 - float(vectors[i] @ query))
-    assert [r["first_seq"] for r in arm] == [i + 1 for i in nearest]
+        assert arms.ranks_by_bits(conn, "default", recent, None, table_rows)
+        assert arms.ranks_by_bits(conn, "default", email, None, table_rows)
+        assert not arms.ranks_by_bits(conn, "default", SearchFilters(), None, table_rows)
+        assert not arms.ranks_by_bits(conn, "default", recent, cid, table_rows)
+        assert not arms.ranks_by_bits(conn, "default", recent, None, -1)  # never analyzed: the planner decides
+        monkeypatch.setattr(arms, "BITS_SHORTLIST", 100)
+        arm = arms.vector_arm(conn, "default", query, 384, recent, None, 10, by_bits=True)
+        ben = SearchFilters(author="ben").with_authors(["Ben", "Ben Ode"])
+        assert arms.ranks_by_bits(conn, "default", ben, None, table_rows)
+        by_ben = arms.vector_arm(conn, "default", query, 384, ben, None, 10, by_bits=True)
+        monkeypatch.setattr(arms, "BITS_MAX_ROWS", 2000)
+        assert not arms.ranks_by_bits(conn, "default", email, None, table_rows)
+        assert arms.ranks_by_bits(conn, "default", recent, None, table_rows)
+        monkeypatch.setattr(arms, "BITS_MAX_ROWS", 100)
+        assert not arms.ranks_by_bits(conn, "default", recent, None, table_rows)
+    for got, matches in ((arm, range(n - 300, n)), (by_ben, [i for i in range(n) if i % 30 < 3])):
+        # The shortlist: the 100 matches nearest by Hamming distance of their sign bits (ties by id, the
+        # COPY's order), then ranked by their full vectors with exact distances.
+        hamming = {i: int(np.count_nonzero((vectors[i] > 0) != (query > 0))) for i in matches}
+        shortlist = sorted(hamming, key=lambda i: (hamming[i], i))[:100]
+        nearest = sorted(shortlist, key=lambda i: 1 - float(vectors[i] @ query))[: fusion.ARM_DEPTH]
+        assert [r["first_seq"] for r in got] == [i + 1 for i in nearest]
+        assert [r["dist"] for r in got] == pytest.approx([1 - float(vectors[i] @ query) for i in nearest], abs=1e-5)

@@ -8,6 +8,7 @@ import pytest
 from builders import make_conversation
 from sqlalchemy import text
 
+from mcp_rag.config import load_settings
 from mcp_rag.models import MessageIn, SearchFilters, SearchRequest
 from mcp_rag.search import windows
 from mcp_rag.store import windows as window_sql
@@ -36,9 +37,13 @@ DISTRACTORS = [
 QUESTION = "bicycle Porto green"
 
 
+def test_the_window_arm_is_on_by_default():
+    assert load_settings(env="test").window_arm
+
+
 @pytest.fixture(autouse=True)
 def window_arm(service, monkeypatch):
-    """The window arm is opt-in (MCP_RAG_WINDOW_ARM); these tests turn it on."""
+    """The window arm is on by default; these tests hold it on whatever the environment says."""
     monkeypatch.setattr(service.settings, "window_arm", True)
 
 
@@ -160,3 +165,18 @@ def test_a_query_of_stop_words_finds_no_window_and_still_searches(service):
     with service.engine.connect() as conn:
         assert window_sql.lexical(conn, "default", "the and of", SearchFilters(), None, 1000) == []
     assert len(service.search(SearchRequest(query="the and of", top_k=3)).hits) == 3  # the vector arm
+
+
+def test_across_conversations_the_windows_bm25_scores_a_share_of_the_candidate_budget(service):
+    # "lasagna" is in 6 turns of another conversation, "porto" in one: 7 turns, within a budget of 10.
+    service.ingest(make_conversation("dinners", [{"id": f"d{i}", "content": f"lasagna night {i}"} for i in range(6)]))
+    service.ingest(make_conversation("trip", [{"id": "t1", "content": "We landed in Porto at noon."}]))
+    with service.engine.connect() as conn:
+        trip = conn.execute(text("SELECT id FROM conversations WHERE external_id = 'trip'")).scalar_one()
+        budget = 10
+        across = window_sql.lexical(conn, "default", "porto lasagna", SearchFilters(), None, budget)  # 3 by the share
+        assert [cid for cid, _ in across] == [trip]
+        # Inside one conversation it is exact: every window sharing a term is scored.
+        dinners = conn.execute(text("SELECT id FROM conversations WHERE external_id = 'dinners'")).scalar_one()
+        inside = window_sql.lexical(conn, "default", "porto lasagna", SearchFilters(), dinners, budget)
+        assert inside and {cid for cid, _ in inside} == {dinners}

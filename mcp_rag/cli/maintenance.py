@@ -55,7 +55,7 @@ def db_compact(
     done = open_service().compact(
         memory,
         starting=lambda: err.print(
-            "rewriting chunks and chunk_terms and rebuilding their indexes; searches and writes wait meanwhile"
+            "rewriting chunks, chunk_terms and chunk_bits and rebuilding their indexes; searches and writes wait"
         ),
     )
     mb = 2**20
@@ -67,11 +67,21 @@ def db_compact(
 
 
 @app.command()
-def reindex() -> None:
-    """Re-embed every chunk with the configured embedding model."""
+def reindex(
+    windows: Annotated[
+        bool,
+        typer.Option(
+            "--windows", help="Only rewrite the window arm's windows from the stored chunks (no re-embedding)"
+        ),
+    ] = False,
+) -> None:
+    """Re-embed every chunk with the configured embedding model (and rewrite the window arm's windows)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     service = open_service()
+    if windows:
+        out.print(f"wrote {service.rebuild_windows()} windows")
+        return
     with Progress(TextColumn("re-embedding"), BarColumn(), MofNCompleteColumn(), console=err) as progress:
         task = progress.add_task("reindex", total=None)
         n = service.reindex(lambda done, total: progress.update(task, completed=done, total=total))

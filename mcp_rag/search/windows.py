@@ -30,8 +30,13 @@ and took an HNSW index and a query of its own (~1.65x search p95 at 100k
 chunks with it); embedding the window texts would multiply the ingest's
 model work.
 
-The arm is off by default (Settings.window_arm): its two statements cost
-about as much as the turn arms' own at 100k chunks (docs/RETRIEVAL.md).
+The arm's cost is its two statements (docs/RETRIEVAL.md). Across a whole
+namespace the windows' BM25 scores at most CANDIDATE_SHARE of the BM25 arm's
+candidate budget (counted, like it, in the turns' document frequencies: a
+term is in up to TURNS/STRIDE = 2 windows per turn that holds it, and a
+window's row is six turns' terms), and WINDOW_DEPTH windows are resolved to
+turns; inside one conversation the windows' BM25 is exact, as the turns' is.
+Off (Settings.window_arm), windows are neither written nor searched.
 """
 
 from __future__ import annotations
@@ -44,7 +49,8 @@ from mcp_rag.search.candidates import Candidate
 
 WINDOW_TURNS = 6
 WINDOW_STRIDE = 3
-WINDOW_DEPTH = 30
+WINDOW_DEPTH = 20  # REALTALK recall the same as 30 on both halves, 15 lower (docs/RETRIEVAL.md)
+CANDIDATE_SHARE = 0.3  # of Settings.bm25_candidates, for searches across conversations
 TURNS_PER_WINDOW = 4
 WINDOW_WEIGHT = 1.0  # the arm's weight in reciprocal rank fusion, as the turn arms'
 RRF_K = 5.0  # fusion.RRF_K: the two window rankings merge as the turn arms do

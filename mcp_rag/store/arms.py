@@ -5,7 +5,6 @@ BM25 statistics, and what the fused top hits show. Statements go through
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from typing import Any, cast
 from uuid import UUID
@@ -156,66 +155,95 @@ def lexical_arm(
 
 def tune_vector_scan(conn: Connection, top_k: int) -> float:
     """pgvector's scan settings for this transaction (SET LOCAL), before `vector_arm`:
-    iterative scans, so that a selective filter still fills the arm, and an
-    ef_search that covers the arm's depth. A separate round trip, so the search
-    sends it while the query is still being embedded. It also returns the chunks
-    table's row count as of its last ANALYZE (-1 before one; `ranks_exactly`)."""
+    iterative scans, so that a filter the graph walk serves still fills the arm,
+    and an ef_search that covers the arm's depth. A separate round trip, so the
+    search sends it while the query is still being embedded. It also returns
+    chunk_bits' row count as of its last ANALYZE (-1 before one; `ranks_by_bits`)."""
     _, rows = driver.fetch(
         conn,
         "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.ef_search', %(ef)s, true),"
-        " (SELECT reltuples FROM pg_class WHERE oid = 'chunks'::regclass)",
+        " (SELECT reltuples FROM pg_class WHERE oid = 'chunk_bits'::regclass)",
         {"ef": str(max(100, _depth(top_k)))},
     )
     return rows[0][2]
 
 
-# Ranking a filter's M matches exactly reads each of them once; walking the HNSW
-# graph under a filter that keeps a share s = M/N of the N chunks scans about
-# (arm depth)/s of them before the arm is full, so it costs in proportion to N/M.
-# The two meet at M = sqrt(EXACT_RANKING_K * N) matches that lie together (a time
-# range). With time filters they meet near K ~ 560 at 100k chunks and K ~ 1,050 at
-# 1M (docs/design/exact-vs-graph-ranking.md); 600 keeps exact ranking to where it
-# wins at both sizes.
-EXACT_RANKING_K = 600
+# Ranking a filter's matches by their sign bits (chunk_bits) reads each match's
+# narrow row once, 0.3-1.4 us a match; walking the HNSW graph under a filter that keeps
+# a share s of the chunks scans about (arm depth)/s of them through the wide chunks
+# rows. Past this many rows read (an unindexed filter reads them all) the graph
+# walk is the cheaper one (docs/design/exact-vs-graph-ranking.md).
+BITS_MAX_ROWS = 60_000
 
-# What reading one match that lies with the others (a time range) costs in the
-# planner's units, about 1.6-1.9. Matches scattered one to a page (an author's
-# turns) cost ~3.1 each and are no faster to rank exactly than through the graph
-# at 1M chunks: comparing the planner's cost rather than its row count leaves
-# those to the graph.
-MATCH_COST = 2.0
+# How many of the matches nearest by Hamming distance are re-ranked by their full
+# vectors: the sign bits only shortlist, and the shortlist holds the true nearest
+# 10 of REALTALK's filtered searches (docs/design/exact-vs-graph-ranking.md).
+BITS_SHORTLIST = 400
 
 
-def ranks_exactly(
+def ranks_by_bits(
     conn: Connection, namespace: str, filters: SearchFilters, conversation_id: UUID | None, table_rows: float
 ) -> bool:
-    """Whether `vector_arm` should rank the filter's matches exactly instead of walking the
-    HNSW graph: when an index finds them and reading them costs the planner no more than
-    reading sqrt(EXACT_RANKING_K * table_rows) matches that lie together (above).
+    """Whether `vector_arm` should rank the filter's matches by their sign bits
+    (chunk_bits) instead of walking the HNSW graph: when the plan that finds them
+    reads at most BITS_MAX_ROWS rows of chunk_bits.
 
-    PostgreSQL's planner makes this choice itself, but it prices the graph walk
-    as if a filter cost it nothing: for a narrow time range at 1M chunks it walks
-    the graph at about ten times the cost of ranking the matches exactly. Its own
-    estimate (EXPLAIN: planning only, well under a millisecond) gives the cost of reading the
-    matches and the plan that finds them; `table_rows` is the table's row count
-    as of its last ANALYZE (`tune_vector_scan`), and without one the planner
-    decides. So it does for unfiltered and single-conversation searches, and
-    for filters no index serves (a source, a role: every chunk would be read)."""
-    indexed = (filters.since, filters.until, filters.author, filters.metadata)
-    if conversation_id is not None or all(f is None for f in indexed) or table_rows <= 0:
+    PostgreSQL's planner prices the graph walk as if a filter cost it nothing,
+    so the rule asks it (EXPLAIN: planning only, well under a millisecond) how
+    many rows finding the filter's matches reads: its estimate of the matches
+    when an index finds them, the whole table when none does (a source, a role).
+    `table_rows` is chunk_bits' row count as of its last ANALYZE
+    (`tune_vector_scan`); without one the planner decides. So it does for
+    unfiltered searches and searches in one conversation (an index finds its
+    chunks in chunks itself)."""
+    narrowing = (filters.author, filters.role, filters.source, filters.since, filters.until, filters.metadata)
+    if conversation_id is not None or not any(narrowing) or table_rows <= 0:
         return False
-    where, params = filter_sql(namespace, filters, None)
-    _, rows = driver.fetch(conn, f"EXPLAIN (FORMAT JSON) SELECT c.embedding FROM chunks c WHERE {where}", params)
+    indexed = (filters.author, filters.since, filters.until, filters.metadata)
+    if not any(indexed) and table_rows > BITS_MAX_ROWS:
+        return False  # a source or a role alone: every row would be read
+    matches, params = _bits_matches(namespace, filters, None)
+    _, rows = driver.fetch(conn, f"EXPLAIN (FORMAT JSON) SELECT m.chunk_id FROM ({matches}) m", params)
     plan = rows[0][0][0]["Plan"]
-    budget = MATCH_COST * math.sqrt(EXACT_RANKING_K * table_rows)
-    return plan["Total Cost"] <= budget and not _reads_every_chunk(plan)
+    read = table_rows if _reads_every_row(plan) else plan["Plan Rows"]
+    return read <= BITS_MAX_ROWS
 
 
-def _reads_every_chunk(plan: dict) -> bool:
-    """Whether an EXPLAIN plan scans the whole chunks table (no index finds the matches)."""
-    if plan["Node Type"] == "Seq Scan" and plan.get("Relation Name") == "chunks":
+# An author filter that matches up to this many stored names reads each name's chunks
+# through the index on chunk_bits (namespace, authors); past it, through every row.
+AUTHOR_BRANCHES = 50
+
+
+def _bits_matches(namespace: str, filters: SearchFilters, conversation_id: UUID | None) -> tuple[str, dict[str, Any]]:
+    """A SELECT of the chunk_bits rows (chunk_id, bits) the filters keep, and its parameters.
+
+    A chunk of one author is found by equality on its authors, with its bits, in
+    the index on (namespace, authors) alone (an index-only scan, one per name):
+    an author's turns lie scattered one to a page of the table, and reading those
+    pages cost more than ranking them. Chunks of several authors are found through
+    the partial GIN index on authors (migration 0011)."""
+    names = filters.author_names() if filters.author else []
+    if not names or len(names) > AUTHOR_BRANCHES:
+        where, params = filter_sql(namespace, filters, conversation_id)
+        return f"SELECT c.chunk_id, c.bits FROM chunk_bits c WHERE {where}", params
+    where, params = filter_sql(namespace, filters.model_copy(update={"author": None}), conversation_id)
+    branches = [
+        f"SELECT c.chunk_id, c.bits FROM chunk_bits c WHERE {where} AND c.authors = CAST(%(author{i})s AS text[])"
+        for i in range(len(names))
+    ]
+    branches.append(
+        f"SELECT c.chunk_id, c.bits FROM chunk_bits c WHERE {where} "
+        "AND cardinality(c.authors) > 1 AND c.authors && CAST(%(authors)s AS text[])"
+    )
+    params.update({f"author{i}": [name] for i, name in enumerate(names)}, authors=names)
+    return " UNION ALL ".join(branches), params
+
+
+def _reads_every_row(plan: dict) -> bool:
+    """Whether an EXPLAIN plan scans the whole chunk_bits table (no index finds the matches)."""
+    if plan["Node Type"] == "Seq Scan" and plan.get("Relation Name") == "chunk_bits":
         return True
-    return any(_reads_every_chunk(child) for child in plan.get("Plans", ()))
+    return any(_reads_every_row(child) for child in plan.get("Plans", ()))
 
 
 def vector_arm(
@@ -226,28 +254,39 @@ def vector_arm(
     filters: SearchFilters,
     conversation_id: UUID | None,
     top_k: int,
-    exact: bool = False,
+    by_bits: bool = False,
 ) -> list[Candidate]:
-    """The vector arm (HNSW, cosine): the nearest chunks' rows, best first (`rank` 1, 2, ...).
+    """The vector arm (cosine): the nearest chunks' rows, best first (`rank` 1, 2, ...).
 
-    Filters sit inside its WHERE clause; with pgvector's iterative index scans
-    (`tune_vector_scan`) a selective filter still yields a full arm instead of
-    a thin one. `exact` (see `ranks_exactly`) ranks every match instead: the
-    ORDER BY is then an expression the HNSW index cannot serve, and PostgreSQL
-    finds the matches through their own index. See mcp_rag/search/fusion.py for
-    how the two arms combine.
+    By default it walks the HNSW graph with the filters inside its WHERE clause;
+    with pgvector's iterative index scans (`tune_vector_scan`) a filter still
+    yields a full arm instead of a thin one. `by_bits` (see `ranks_by_bits`)
+    ranks the filter's matches in chunk_bits by the Hamming distance of their
+    sign bits to the query's, and re-ranks the nearest BITS_SHORTLIST of them by
+    their full vectors: the distances the arm returns are exact either way. See
+    mcp_rag/search/fusion.py for how the arms combine.
     """
     dim = int(dimension)
-    where, params = filter_sql(namespace, filters, conversation_id)
-    distance = f"c.embedding::vector({dim}) <=> %(qvec)s"
-    order = f"({distance}) + 0" if exact else distance
-    ranked = f"""
-        SELECT id, dist, row_number() OVER (ORDER BY dist, id) AS rank FROM (
-            SELECT c.id, {distance} AS dist
+    if by_bits:
+        matches, params = _bits_matches(namespace, filters, conversation_id)
+        shortlist = f"""
+            SELECT m.chunk_id FROM ({matches}) m
+            ORDER BY m.bits <~> binary_quantize(%(qvec)s)::bit({dim}), m.chunk_id LIMIT %(shortlist)s
+        """
+        nearest = f"""
+            SELECT k.id, k.embedding::vector({dim}) <=> %(qvec)s AS dist
+            FROM chunks k WHERE k.id = ANY(ARRAY({shortlist}))
+            ORDER BY dist, k.id LIMIT %(depth)s
+        """
+        params["shortlist"] = max(BITS_SHORTLIST, _depth(top_k))
+    else:
+        where, params = filter_sql(namespace, filters, conversation_id)
+        nearest = f"""
+            SELECT c.id, c.embedding::vector({dim}) <=> %(qvec)s AS dist
             FROM chunks c WHERE {where}
-            ORDER BY {order} LIMIT %(depth)s
-        ) vec
-    """
+            ORDER BY c.embedding::vector({dim}) <=> %(qvec)s LIMIT %(depth)s
+        """
     params.update(qvec=np.asarray(query_vector, dtype=np.float32), depth=_depth(top_k))
+    ranked = f"SELECT id, dist, row_number() OVER (ORDER BY dist, id) AS rank FROM ({nearest}) vec"
     # The cosine distance rides along: search.relevance turns it into a hit's `match`.
     return _candidates(conn, ranked, params, ", arm.dist")

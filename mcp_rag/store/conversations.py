@@ -13,24 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from mcp_rag.chunking import Turn
-
-
-class ConversationRow(TypedDict):
-    """A conversation as the store returns it (the columns of _SUMMARY_COLUMNS)."""
-
-    id: UUID
-    external_id: str
-    namespace: str
-    title: str | None
-    source: str | None
-    url: str | None
-    participants: list[str]
-    metadata: dict[str, Any]
-    started_at: datetime | None
-    ended_at: datetime | None
-    message_count: int
-    created_at: datetime
-    updated_at: datetime
+from mcp_rag.models import ConversationSummary
 
 
 class MessageRow(TypedDict):
@@ -75,7 +58,7 @@ def find_id(conn: Connection, namespace: str, ref: str) -> UUID | None:
     return row[0] if row else None
 
 
-def summary(conn: Connection, conversation_id: UUID) -> ConversationRow:
+def summary(conn: Connection, conversation_id: UUID) -> ConversationSummary:
     """The conversation with this id, which must exist (callers found it in the same transaction)."""
     row = (
         conn.execute(
@@ -85,7 +68,7 @@ def summary(conn: Connection, conversation_id: UUID) -> ConversationRow:
         .mappings()
         .one()
     )
-    return cast(ConversationRow, dict(row))
+    return ConversationSummary.model_validate(dict(row))
 
 
 def existing_message_ids(conn: Connection, conversation_id: UUID) -> set[str]:
@@ -214,7 +197,7 @@ def list_page(
     source: str | None,
     title_contains: str | None,
     authors: Sequence[str] | None = None,
-) -> list[ConversationRow]:
+) -> list[ConversationSummary]:
     clauses = ["namespace = :ns"]
     params: dict[str, Any] = {"ns": namespace, "limit": limit}
     if after is not None:
@@ -237,7 +220,7 @@ def list_page(
         ),
         params,
     ).mappings()
-    return [cast(ConversationRow, dict(r)) for r in rows]
+    return [ConversationSummary.model_validate(dict(r)) for r in rows]
 
 
 def turns_by_ids(conn: Connection, conversation_id: UUID, external_ids: Sequence[str]) -> list[Turn]:
@@ -269,16 +252,30 @@ def counts(conn: Connection) -> dict[str, int]:
 
 
 def participants(conn: Connection, namespace: str) -> list[str]:
-    """Every author name stored in a namespace (from the conversations' participants)."""
-    rows = conn.execute(
-        text("SELECT DISTINCT unnest(participants) FROM conversations WHERE namespace = :ns"), {"ns": namespace}
-    )
+    """Every author name stored in a namespace: the conversations' participants, as
+    counted by triggers (migration 0012) so that no search reads them all."""
+    rows = conn.execute(text("SELECT name FROM participant_counts WHERE namespace = :ns"), {"ns": namespace})
     return [r[0] for r in rows]
 
 
 def sources(conn: Connection, namespace: str) -> list[str]:
+    """The distinct sources of a namespace's conversations, skipping through the index on
+    (namespace, source) from one to the next (migration 0012): one probe per source
+    instead of a read of every conversation."""
     rows = conn.execute(
-        text("SELECT DISTINCT source FROM conversations WHERE namespace = :ns AND source IS NOT NULL"),
+        text(
+            """
+            WITH RECURSIVE s(source) AS (
+                (SELECT source FROM conversations WHERE namespace = :ns AND source IS NOT NULL
+                 ORDER BY source LIMIT 1)
+                UNION ALL
+                SELECT (SELECT c.source FROM conversations c WHERE c.namespace = :ns AND c.source > s.source
+                        ORDER BY c.source LIMIT 1)
+                FROM s WHERE s.source IS NOT NULL
+            )
+            SELECT source FROM s WHERE source IS NOT NULL
+            """
+        ),
         {"ns": namespace},
     )
     return [r[0] for r in rows]

@@ -80,8 +80,9 @@ def set_embeddings(conn: Connection, ids: Sequence[int], vectors: np.ndarray) ->
     conn.execute(stmt, [{"id": i, "embedding": v} for i, v in zip(ids, vectors, strict=True)])
 
 
-# The tables `compact` rewrites: the chunks and their narrow BM25 copy (migration 0005).
-COMPACTED = ("chunks", "chunk_terms")
+# The tables `compact` rewrites: the chunks and their narrow copies for BM25 (migration 0005)
+# and for filtered vector search (migration 0011).
+COMPACTED = ("chunks", "chunk_terms", "chunk_bits")
 
 
 def table_bytes(conn: Connection) -> int:

@@ -6,6 +6,7 @@ reasons are in mcp_rag/search/windows.py; the table is migration 0009.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from uuid import UUID
 
@@ -100,12 +101,13 @@ def lexical(
     The same filters as the turn arms apply to a window's own columns (a
     window matches an author filter when that author wrote one of its turns;
     `turns` then keeps only that author's turns). The candidate rule is the
-    BM25 arm's (bm25.candidate_terms), with the turns' document frequencies."""
+    BM25 arm's (bm25.candidate_terms), with the turns' document frequencies and
+    windows.CANDIDATE_SHARE of its budget."""
     weights, dfs, docs = arms.query_terms(conn, namespace, query)
     if not weights:
         return []
     where, params = arms.filter_sql(namespace, filters, conversation_id)
-    budget = 0 if conversation_id is not None else candidate_budget
+    budget = 0 if conversation_id is not None else math.ceil(candidate_budget * windows.CANDIDATE_SHARE)
     chosen, all_of = bm25.candidate_terms(weights, dfs, budget, docs)
     params.update(qsparse=SparseVector(weights, terms.SPACE), qterms=chosen, depth=windows.WINDOW_DEPTH)
     _, rows = driver.fetch(
@@ -132,7 +134,10 @@ def turns(
     """The window arm's ranked turns: the chunks inside the hit windows (conversation,
     first seq; best first, windows.fuse) that pass the filters, with their window's rank and cosine distance
     to the query, resolved by windows.resolve. One statement: the hits are sent as
-    arrays and joined on the chunks' (conversation_id, first_seq) index."""
+    arrays and joined on the chunks' (conversation_id, first_seq) index. The
+    filters apply to the few joined turns afterwards (a materialised CTE): joined
+    inside, an author filter made PostgreSQL AND each window's index scan with
+    a scan of the author's every chunk, once per window."""
     if not hits:
         return []
     dim = int(dimension)
@@ -146,10 +151,14 @@ def turns(
     keys, rows = driver.fetch(
         conn,
         f"""
-        SELECT w.ord AS window, c.id, c.conversation_id, c.first_seq, c.last_seq, c.authors,
-               c.embedding::vector({dim}) <=> %(qvec)s AS distance
-        FROM unnest(%(wc)s::uuid[], %(wf)s::integer[], %(wl)s::integer[]) WITH ORDINALITY AS w(cid, lo, hi, ord)
-        JOIN chunks c ON c.conversation_id = w.cid AND c.first_seq BETWEEN w.lo AND w.hi
+        WITH c AS MATERIALIZED (
+            SELECT w.ord AS window, c.id, c.conversation_id, c.first_seq, c.last_seq, c.authors, c.roles,
+                   c.namespace, c.source, c.started_at, c.ended_at,
+                   c.embedding::vector({dim}) <=> %(qvec)s AS distance
+            FROM unnest(%(wc)s::uuid[], %(wf)s::integer[], %(wl)s::integer[]) WITH ORDINALITY AS w(cid, lo, hi, ord)
+            JOIN chunks c ON c.conversation_id = w.cid AND c.first_seq BETWEEN w.lo AND w.hi
+        )
+        SELECT c.window, c.id, c.conversation_id, c.first_seq, c.last_seq, c.authors, c.distance FROM c
         WHERE {where}
         """,
         params,
