@@ -268,7 +268,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "realtalk")
     parser.add_argument("--split", choices=["tune", "heldout", "all"], help="report one split (default: all three)")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="a JSON file, or a folder to write its name in")
+    parser.add_argument(
+        "--out", default=str(RESULTS), help="a JSON file, or a folder (existing, or ending in /) to write its name in"
+    )
     parser.add_argument("--no-throughput", action="store_true", help="skip the bare-model throughput run")
     args = parser.parse_args()
 
@@ -291,7 +293,9 @@ def main() -> None:
         report["splits"][split] = {"product": product, "bm25_turns": base}
         print(table(split, product, base), end="\n\n")
     print(json.dumps(timings, indent=2))
-    out = args.out / RESULTS.name if args.out.is_dir() else args.out
+    out = Path(args.out)
+    if out.is_dir() or args.out.endswith(("/", os.sep)):
+        out = out / RESULTS.name
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1) + "\n")
     print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
