@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -75,6 +78,18 @@ def test_the_int8_model_is_built_once_runs_int8_products_and_embeds_like_the_bun
     assert not np.array_equal(int8, floats)
 
 
+def test_building_the_int8_model_leaves_no_quantizer_in_the_process(tmp_path):
+    """A server that builds the query model on its first search keeps none of the quantizer's imports."""
+    script = (
+        "import sys, pathlib; from mcp_rag.embed import OnnxMiniLM;"
+        f"OnnxMiniLM(int8=True, cache_dir=pathlib.Path({str(tmp_path / 'models')!r})).embed(['a first search']);"
+        "print(sorted(m for m in sys.modules if m.startswith(('onnxruntime.quantization', 'onnx.'))))"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "[]"
+    assert len(list((tmp_path / "models").glob("*-int8-*.onnx"))) == 1  # it was built, elsewhere
+
+
 def test_an_unwritable_model_cache_still_embeds_and_says_why(tmp_path, caplog):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
@@ -98,16 +113,20 @@ def test_rechunking_a_tail_uses_earlier_turns_only_as_context():
 
 
 def test_when_the_quantizer_fails_queries_use_the_bundled_graph_and_say_why(tmp_path, monkeypatch, caplog):
-    # Fault injection into the third-party quantizer: the only way to make it fail on demand.
-    import onnxruntime.quantization
-
-    def broken(*args, **kwargs):
-        raise ValueError("unsupported graph")
-
-    monkeypatch.setattr(onnxruntime.quantization, "quantize_dynamic", broken)
+    # Fault injection into the third-party quantizer, in the child process that builds the
+    # model (a sitecustomize on its path): the only way to make it fail on demand.
+    inject = tmp_path / "inject"
+    inject.mkdir()
+    (inject / "sitecustomize.py").write_text(
+        "import onnxruntime.quantization as q\n"
+        "def broken(*args, **kwargs):\n"
+        "    raise ValueError('unsupported graph')\n"
+        "q.quantize_dynamic = broken\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(inject), os.environ.get("PYTHONPATH")])))
     with caplog.at_level(logging.WARNING, logger="mcp_rag.embed"):
         v = OnnxMiniLM(int8=True, cache_dir=tmp_path / "models").embed(TEXTS)
-    assert "cannot build the int8 embedding model (unsupported graph)" in caplog.text
+    assert "cannot build the int8 embedding model" in caplog.text and "unsupported graph" in caplog.text
     assert np.array_equal(v, OnnxMiniLM().embed(TEXTS))  # the bundled graph, exactly
     assert not list((tmp_path / "models").glob("*.onnx"))  # nothing half-built left behind
 

@@ -8,6 +8,8 @@ import importlib.util
 import logging
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -49,24 +51,51 @@ def int8_model(source: Path, cache_dir: Path) -> Path:
     vectors stay within cosine 0.99 of the float32 ones (docs/PERFORMANCE.md).
     The file is named by a digest of the source, the recipe and ONNX Runtime's
     version, so an upgrade of either builds a new one. The build takes a few
-    seconds and is written under a temporary name, then renamed: processes
-    racing to build it each produce the same bytes."""
+    seconds in a child process (`_build_int8`), so the quantizer's imports
+    (~24 MiB) never stay in a server. It writes under a temporary name, then
+    renames: processes racing to build it each produce the same bytes."""
+    target = _int8_path(source, cache_dir)
+    if target.exists():
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    log.info("building the int8 embedding model in %s (once; a few seconds)", cache_dir)
+    built = subprocess.run(
+        [sys.executable, "-c", _BUILD, str(source), str(cache_dir)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if built.returncode != 0 or not target.exists():
+        lines = (built.stderr or built.stdout).strip().splitlines()
+        raise RuntimeError(f"building the int8 model failed: {lines[-1] if lines else built.returncode}")
+    return target
+
+
+def _int8_path(source: Path, cache_dir: Path) -> Path:
     import onnxruntime as ort
 
     digest = hashlib.sha256(f"{INT8_RECIPE}:{ort.__version__}:".encode())
     with source.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
-    target = cache_dir / f"{source.stem}-int8-{digest.hexdigest()[:16]}.onnx"
-    if target.exists():
-        return target
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    return cache_dir / f"{source.stem}-int8-{digest.hexdigest()[:16]}.onnx"
+
+
+# What the child process of `int8_model` runs, with SOURCE and CACHE_DIR as its arguments.
+_BUILD = (
+    "import sys, pathlib; from mcp_rag.embed.onnx import _build_int8; _build_int8(*map(pathlib.Path, sys.argv[1:]))"
+)
+
+
+def _build_int8(source: Path, cache_dir: Path) -> None:
+    """What the child process of `int8_model` runs."""
+    import onnxruntime as ort
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    target = _int8_path(source, cache_dir)
     for stale in cache_dir.glob(".build-*"):  # left by a process killed while building
         if time.time() - stale.stat().st_mtime > 3600:
             shutil.rmtree(stale, ignore_errors=True)
-    log.info("building the int8 embedding model in %s (once; a few seconds)", cache_dir)
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
     with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".build-") as tmp:
         # Constant folding turns the stored int8 weights (and their scales) into
         # the float32 initializers that the quantizer reads.
@@ -77,19 +106,10 @@ def int8_model(source: Path, cache_dir: Path) -> Path:
         ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
         built = Path(tmp) / "model.onnx"
         # The quantizer logs a line per tensor (and advice about static quantization)
-        # straight on the root logger; our own modules log on named loggers.
-        root = logging.getLogger()
-        root.addFilter(_mute)
-        try:
-            quantize_dynamic(folded, built, weight_type=QuantType.QInt8, per_channel=True)
-        finally:
-            root.removeFilter(_mute)
+        # straight on the root logger.
+        logging.getLogger().addFilter(lambda record: False)
+        quantize_dynamic(folded, built, weight_type=QuantType.QInt8, per_channel=True)
         os.replace(built, target)
-    return target
-
-
-def _mute(record: logging.LogRecord) -> bool:
-    return False
 
 
 def bundled_model() -> Path:
