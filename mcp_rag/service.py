@@ -107,11 +107,10 @@ class Service:
         try:
             if db.current_revision(engine) != db.head_revision():
                 db.migrate_apart(url)
-        except OperationalError as exc:
-            engine.dispose()
-            raise Unavailable(f"database unreachable: {exc.orig.__class__.__name__}") from exc
-        except BaseException:
-            engine.dispose()
+        except BaseException as exc:
+            engine.dispose()  # the caller keeps no engine when migrating failed
+            if isinstance(exc, OperationalError):
+                raise Unavailable(f"database unreachable: {exc.orig.__class__.__name__}") from exc
             raise
 
     @property
