@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from mcp_rag.config import load_settings
-from mcp_rag.store import db
+from mcp_rag.store import db, pool
 
 SHOW = (
     "from sqlalchemy import text\n"
@@ -134,7 +134,7 @@ def test_a_process_that_finds_every_connection_slot_taken_waits_for_one():
             try:
                 taken.append(psycopg.connect(**target))
             except psycopg.OperationalError as exc:
-                assert db.too_many_clients(str(exc)), exc
+                assert pool.too_many_clients(str(exc)), exc
                 break
         assert len(taken) < db.pool_limit(1) + db.OTHER_CLIENTS  # the holder's connection has one slot
         command = subprocess.Popen(

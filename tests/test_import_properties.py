@@ -16,9 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from mcp_rag.importers import FORMATS, slack
+from mcp_rag.importers import slack
 from mcp_rag.importers.base import Meter, Parsed, Problem, file_entry, folder_tree
 from mcp_rag.importers.detect import detect
+from mcp_rag.importers.formats import FORMATS
 
 KEYS = [
     "id", "uuid", "title", "name", "messages", "role", "content", "author", "timestamp", "mapping", "current_node",

@@ -152,3 +152,30 @@ def test_a_server_migrates_its_database_without_keeping_alembic_loaded(tmp_path)
     out = subprocess.run([sys.executable, "-c", MIGRATED, str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["False", "True"]
+
+
+# The web app over the session's data dir, one search and one conversation listed; then the
+# loaded modules that only other work needs (imports, other languages' stemmers).
+SEARCHED = """
+import sys
+from starlette.testclient import TestClient
+from mcp_rag.api.app import create_app
+from mcp_rag.config import load_settings
+app = create_app(load_settings(data_dir=sys.argv[1], env="test"))
+with TestClient(app, base_url="http://127.0.0.1:8000") as client:
+    reply = client.post("/v1/search", json={"query": "where did they go skiing", "top_k": 5})
+    assert reply.status_code == 200, reply.text
+    assert client.get("/v1/conversations").status_code == 200
+loaded = set(sys.modules)
+print("stemmer:", "mcp_rag_snowball.english_stemmer" in loaded)
+others = {m for m in loaded if m.split(".")[0] in ("snowballstemmer", "ijson")}
+print(*sorted(others | {m for m in loaded if m.startswith("mcp_rag.importers.")}))
+"""
+
+
+def test_a_server_after_a_search_has_loaded_no_importer_and_one_stemmer(service, data_dir):
+    out = subprocess.run([sys.executable, "-c", SEARCHED, str(data_dir)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    stemmer, loaded = out.stdout.splitlines()
+    assert stemmer == "stemmer: True"
+    assert loaded.split() == ["mcp_rag.importers.report"]  # the import reply's model, for the route's types

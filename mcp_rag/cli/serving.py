@@ -64,6 +64,7 @@ def serve(
         port=settings.port,
         log_level=settings.log_level.lower(),
         log_config=None,
+        ws="none",  # no route speaks WebSocket: its protocol modules are not loaded
         timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
     )
 

@@ -10,12 +10,8 @@ Formats, by the name `--format` takes:
 - json      our format: JSON object, array or JSON Lines       ours.py
 - openai    [{"role", "content"}] lists / {"messages": [...]}  openai_chat.py
 
-`detect.py` picks the format from a file's content; `run.py` is the use case
-the doors call through `Service.import_files`.
+`formats.py` maps those names to the modules; `detect.py` picks the format from a
+file's content; `run.py` is the use case the doors call through `Service.import_files`.
+This package's own module imports none of them: a server loads the parsers with its
+first import, not at start.
 """
-
-from __future__ import annotations
-
-from mcp_rag.importers import chatgpt, claude, markdown, openai_chat, ours, slack, transcript, whatsapp
-
-FORMATS = {m.NAME: m for m in (slack, chatgpt, claude, whatsapp, markdown, transcript, ours, openai_chat)}

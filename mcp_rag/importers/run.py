@@ -24,10 +24,11 @@ from typing import TYPE_CHECKING
 import ijson
 
 from mcp_rag.errors import Invalid, McpRagError, Unavailable
-from mcp_rag.importers import FORMATS, slack
+from mcp_rag.importers import slack
 from mcp_rag.importers.base import Entry, Item, Meter, Problem, Tree, Unreadable, file_entry, folder_tree, zip_tree
 from mcp_rag.importers.bounds import Bounds, TooLarge
 from mcp_rag.importers.detect import READABLE_SUFFIXES, detect, unknown_reason
+from mcp_rag.importers.formats import FORMATS
 from mcp_rag.importers.report import FileImport, ImportResult
 
 if TYPE_CHECKING:

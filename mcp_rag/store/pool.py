@@ -93,3 +93,28 @@ class _Reaper:
 
 
 _reaper = _Reaper()
+
+
+# How long a new connection waits for a free slot on a server that has every one taken.
+ADMIT_WAIT_S = 10.0
+
+
+def too_many_clients(message: str) -> bool:
+    """Whether a refused connection means every slot is taken (the server's FATAL message;
+    psycopg gives connection failures no SQLSTATE)."""
+    return "too many clients already" in message
+
+
+def admitted_connect(dialect: Any, record: Any, cargs: tuple, cparams: dict) -> Any:
+    """A `do_connect` hook: connect, waiting with back-off for up to ADMIT_WAIT_S while the
+    server has every connection slot taken (by other local processes), so a busy moment
+    delays a request instead of failing it."""
+    deadline, pause = time.monotonic() + ADMIT_WAIT_S, 0.05
+    while True:
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except dialect.loaded_dbapi.OperationalError as exc:
+            if not too_many_clients(str(exc)) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 1.0)
