@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -179,3 +180,19 @@ def test_a_server_after_a_search_has_loaded_no_importer_and_one_stemmer(service,
     stemmer, loaded = out.stdout.splitlines()
     assert stemmer == "stemmer: True"
     assert loaded.split() == ["mcp_rag.importers.report"]  # the import reply's model, for the route's types
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/<pid>/maps")
+def test_a_lean_server_runs_asyncio_s_loop_and_no_websocket_protocol(service, data_dir):
+    import httpx
+    from server import Server
+
+    server = Server(data_dir).wait_ready()
+    try:
+        r = httpx.post(f"{server.url}/v1/search", json={"query": "skiing", "top_k": 5})
+        assert r.status_code == 200, r.text
+        mapped = Path(f"/proc/{server.proc.pid}/maps").read_text()
+    finally:
+        server.stop()
+    assert "/onnxruntime/" in mapped  # the maps are the server's, after its first search
+    assert "/uvloop/" not in mapped and "/websockets/" not in mapped

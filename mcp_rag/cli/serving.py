@@ -65,6 +65,9 @@ def serve(
         log_level=settings.log_level.lower(),
         log_config=None,
         ws="none",  # no route speaks WebSocket: its protocol modules are not loaded
+        # uvloop (uvicorn's choice when installed) maps ~2 MiB more than asyncio's own loop and
+        # saves ~1% of a search's time: the lean profile runs asyncio's (docs/PERFORMANCE.md, memory).
+        loop="asyncio" if settings.memory_profile == "lean" else "auto",
         timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
     )
 
