@@ -76,7 +76,7 @@ def _built(kind: str, source: Path, cache_dir: Path, mapped_weights: bool) -> Pa
     process writes both files in a temporary folder, then renames the data file
     into place before the graph: the graph existing means the pair is whole, and
     processes racing to build them each produce the same bytes."""
-    target = _built_path(kind, source, cache_dir)
+    target = _built_path(kind, source, cache_dir, mapped_weights)
     if target.exists() and (not mapped_weights or weights_file(target).exists()):
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -93,10 +93,10 @@ def _built(kind: str, source: Path, cache_dir: Path, mapped_weights: bool) -> Pa
     return target
 
 
-def _built_path(kind: str, source: Path, cache_dir: Path) -> Path:
+def _built_path(kind: str, source: Path, cache_dir: Path, mapped_weights: bool) -> Path:
     import onnxruntime as ort
 
-    recipe = INT8_RECIPE if kind == "int8" else DOCUMENT_RECIPE
+    recipe = (INT8_RECIPE if kind == "int8" else DOCUMENT_RECIPE) + ("" if mapped_weights else "-inline")
     digest = hashlib.sha256(f"{recipe}:{ort.__version__}:".encode())
     with source.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -115,7 +115,7 @@ def _build(kind: str, source: Path, cache_dir: Path, mapped_weights: bool) -> No
     """What the child process of `_built` runs."""
     import onnx
 
-    target = _built_path(kind, source, cache_dir)
+    target = _built_path(kind, source, cache_dir, mapped_weights)
     for stale in cache_dir.glob(".build-*"):  # left by a process killed while building
         if time.time() - stale.stat().st_mtime > 3600:
             shutil.rmtree(stale, ignore_errors=True)
