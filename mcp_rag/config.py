@@ -153,13 +153,13 @@ class Settings(BaseSettings):
     doc_model_keep_alive: float = Field(
         300,
         ge=-1,
-        description="Seconds the document model (float32, ~107 MiB, loaded by ingests and answers) stays loaded "
+        description="Seconds the document model (float32, ~50-75 MiB, loaded by ingests and answers) stays loaded "
         "after its last use; then it is released and loaded again (~1 s) when next needed. 0: released after "
         "each use; -1: kept for good",
     )
     model_cache_dir: Path = Field(
         default_factory=lambda: Path(platformdirs.user_cache_dir("mcp-rag")),
-        description="Where the int8 embedding model is built once from the bundled one and kept",
+        description="Where the offline model's query and document forms are built once from the bundled one and kept",
     )
     query_model_calls: int = Field(
         2,

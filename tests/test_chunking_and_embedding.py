@@ -14,7 +14,8 @@ import numpy as np
 import onnxruntime as ort
 
 from mcp_rag.chunking import Turn, chunk_turns
-from mcp_rag.embed import OnnxMiniLM, bundled_model, int8_model
+from mcp_rag.embed import OnnxMiniLM, bundled_model, document_model, int8_model
+from mcp_rag.embed.model_files import PAGE_ALIGN, weights_file
 
 TEXTS = ["I went skiing in the mountains", "We hit the ski slopes", "The invoice is overdue"]
 
@@ -63,7 +64,8 @@ def _ops(model: Path) -> set[str]:
 def test_the_int8_model_is_built_once_runs_int8_products_and_embeds_like_the_bundled_one(tmp_path):
     source = bundled_model()
     built = int8_model(source, tmp_path / "models")
-    assert built.parent == tmp_path / "models" and [p.name for p in built.parent.iterdir()] == [built.name]
+    assert built.parent == tmp_path / "models"
+    assert sorted(p.name for p in built.parent.iterdir()) == [built.name, weights_file(built).name]
     stamp = built.stat().st_mtime_ns
     assert int8_model(source, tmp_path / "models") == built and built.stat().st_mtime_ns == stamp  # reused
 
@@ -78,16 +80,119 @@ def test_the_int8_model_is_built_once_runs_int8_products_and_embeds_like_the_bun
     assert not np.array_equal(int8, floats)
 
 
-def test_building_the_int8_model_leaves_no_quantizer_in_the_process(tmp_path):
-    """A server that builds the query model on its first search keeps none of the quantizer's imports."""
+def _external_offsets(graph: Path) -> dict[str, tuple[str, int, int]]:
+    """Where each initializer stored outside `graph` lives: (file, offset, length) by name."""
+    import onnx
+
+    model = onnx.load(str(graph), load_external_data=False)
+    places = {}
+    for tensor in model.graph.initializer:
+        if tensor.data_location == onnx.TensorProto.EXTERNAL:
+            entry = {e.key: e.value for e in tensor.external_data}
+            places[tensor.name] = (entry["location"], int(entry["offset"]), int(entry["length"]))
+    return places
+
+
+def test_the_int8_models_weights_are_memory_mapped_from_a_page_aligned_file(tmp_path):
+    """The query model's large weights live in a data file beside the graph, at page-aligned
+    offsets, and the loaded session maps that file instead of copying it: pages a query never
+    reads (most of the word table) never count in the server's memory."""
+    source = bundled_model()
+    built = int8_model(source, tmp_path / "models")
+    data = weights_file(built)
+    places = _external_offsets(built)
+    assert "inner.embeddings.word_embeddings.weight_quantized" in places
+    assert {location for location, _, _ in places.values()} == {data.name}  # relative: the pair can move
+    assert all(offset % PAGE_ALIGN == 0 for _, offset, _ in places.values())
+    assert max(offset + length for _, offset, length in places.values()) == data.stat().st_size
+    assert built.stat().st_size < 512 * 1024 < 20 * 2**20 < data.stat().st_size  # nothing large left inline
+
+    mapped = OnnxMiniLM(int8=True, cache_dir=tmp_path / "models")
+    vectors = mapped.embed(TEXTS)
+    assert str(data) in Path("/proc/self/maps").read_text()
+    # Without a cache folder the graph is built for the process and loaded from bytes, its
+    # weights inline: the same vectors, to the bit.
+    assert np.array_equal(vectors, OnnxMiniLM(int8=True).embed(TEXTS))
+
+
+def test_the_document_model_keeps_its_word_table_int8_and_mapped_and_embeds_the_same_vectors_to_the_bit(tmp_path):
+    """ONNX Runtime folds the shipped graph's int8 word table into a float32 copy on its heap
+    (47 MB); the document form gathers the int8 rows first and dequantizes only those."""
+    import onnx
+
+    source = bundled_model()
+    built = document_model(source, tmp_path / "models")
+    assert document_model(source, tmp_path / "models") == built
+    places = _external_offsets(built)
+    assert all(offset % PAGE_ALIGN == 0 for _, offset, _ in places.values())
+    graph = onnx.load(str(built), load_external_data=False).graph
+    gathered = {node.input[0] for node in graph.node if node.op_type == "Gather"}
+    assert "inner.embeddings.word_embeddings.weight_q" in gathered & places.keys()  # the int8 table itself
+
+    texts = [*TEXTS, "word " * 300, "Bob: we went to the lake, then the cabin; it rained all weekend."]
+    mapped = OnnxMiniLM(batch_size=2, cache_dir=tmp_path / "models")
+    vectors = mapped.embed(texts)
+    assert str(weights_file(built)) in Path("/proc/self/maps").read_text()
+    assert np.array_equal(vectors, OnnxMiniLM(batch_size=2).embed(texts))  # the shipped graph
+
+
+def test_when_the_document_model_cannot_be_built_documents_use_the_bundled_graph_and_say_why(
+    tmp_path, monkeypatch, caplog
+):
+    # Fault injection into the third-party onnx package, in the child process that builds the
+    # model (a sitecustomize on its path): the only way to make it fail on demand.
+    inject = tmp_path / "inject"
+    inject.mkdir()
+    (inject / "sitecustomize.py").write_text(
+        "import onnx\ndef broken(*args, **kwargs):\n    raise ValueError('unreadable graph')\nonnx.load = broken\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(inject), os.environ.get("PYTHONPATH")])))
+    embedder = OnnxMiniLM(cache_dir=tmp_path / "models")
+    with caplog.at_level(logging.WARNING, logger="mcp_rag.embed"):
+        v = embedder.embed(TEXTS)
+    assert "cannot build the document embedding model" in caplog.text and "unreadable graph" in caplog.text
+    assert np.array_equal(v, OnnxMiniLM().embed(TEXTS))
+    assert not list((tmp_path / "models").iterdir())  # nothing half-built left behind
+
+
+def test_processes_racing_to_build_the_int8_model_all_get_it_whole(tmp_path):
+    """Builders that race into one folder each end with the whole pair, byte for byte what a
+    builder alone makes, and leave no build folder behind."""
+    source = bundled_model()
+    alone = int8_model(source, tmp_path / "alone")
+    script = (
+        "import pathlib, sys; from mcp_rag.embed import bundled_model, int8_model;"
+        "print(int8_model(bundled_model(), pathlib.Path(sys.argv[1])))"
+    )
+    racers = [
+        subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "shared")], stdout=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    outputs = {racer.communicate(timeout=300)[0].strip() for racer in racers}
+    assert [racer.returncode for racer in racers] == [0, 0, 0]
+    shared = tmp_path / "shared" / alone.name
+    assert outputs == {str(shared)}
+    assert sorted(p.name for p in shared.parent.iterdir()) == [alone.name, weights_file(alone).name]
+    assert shared.read_bytes() == alone.read_bytes()
+    assert weights_file(shared).read_bytes() == weights_file(alone).read_bytes()
+
+    weights_file(shared).unlink()  # a graph without its weights is rebuilt, not loaded
+    assert int8_model(source, tmp_path / "shared") == shared and weights_file(shared).exists()
+
+
+def test_building_the_models_leaves_no_quantizer_in_the_process(tmp_path):
+    """A server that builds the query model on its first search, and the document model on its
+    first ingest, keeps none of the quantizer's (or onnx's) imports."""
     script = (
         "import sys, pathlib; from mcp_rag.embed import OnnxMiniLM;"
         f"OnnxMiniLM(int8=True, cache_dir=pathlib.Path({str(tmp_path / 'models')!r})).embed(['a first search']);"
+        f"OnnxMiniLM(cache_dir=pathlib.Path({str(tmp_path / 'models')!r})).embed(['a first document']);"
         "print(sorted(m for m in sys.modules if m.startswith(('onnxruntime.quantization', 'onnx.'))))"
     )
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert run.stdout.strip() == "[]"
-    assert len(list((tmp_path / "models").glob("*-int8-*.onnx"))) == 1  # it was built, elsewhere
+    assert len(list((tmp_path / "models").glob("*-int8-*.onnx"))) == 1  # they were built, elsewhere
+    assert len(list((tmp_path / "models").glob("*-document-*.onnx"))) == 1
 
 
 def test_an_unwritable_model_cache_still_embeds_and_says_why(tmp_path, caplog):
@@ -128,7 +233,7 @@ def test_when_the_quantizer_fails_queries_use_the_bundled_graph_and_say_why(tmp_
         v = OnnxMiniLM(int8=True, cache_dir=tmp_path / "models").embed(TEXTS)
     assert "cannot build the int8 embedding model" in caplog.text and "unsupported graph" in caplog.text
     assert np.array_equal(v, OnnxMiniLM().embed(TEXTS))  # the bundled graph, exactly
-    assert not list((tmp_path / "models").glob("*.onnx"))  # nothing half-built left behind
+    assert not list((tmp_path / "models").iterdir())  # nothing half-built left behind
 
 
 def test_the_lean_profile_runs_the_models_without_arenas_and_embeds_the_same_vectors(tmp_path):

