@@ -20,6 +20,8 @@ figures are summed over its rounds (speed) or taken from its last round (memory)
     python benchmarks/bench_memory.py                       # the default beside MCP_RAG_MEMORY_PROFILE=speed
     python benchmarks/bench_memory.py --baseline-code /tmp/mcp-rag-before --rounds 2
     python benchmarks/bench_memory.py --release-wait 0      # without the "released" figure
+    python benchmarks/bench_memory.py --baseline-code /tmp/mcp-rag-before --side default: --idle-only --rounds 4
+                                                            # step 1 alone, the sides alternating
 """
 
 from __future__ import annotations
@@ -127,7 +129,9 @@ def mappings(pid: int, top: int = 12) -> dict[str, float]:
     return out
 
 
-def scenario(name: str, env: dict[str, str], convs: list, questions: list[str], release_wait: float) -> dict:
+def scenario(
+    name: str, env: dict[str, str], convs: list, questions: list[str], release_wait: float, idle_only: bool = False
+) -> dict:
     with tempfile.TemporaryDirectory(prefix=f"mcp-rag-bench-memory-{name}-") as tmp:
         data_dir = Path(tmp)
         data_dir.chmod(0o755)  # the embedded server runs as its own user
@@ -138,6 +142,14 @@ def scenario(name: str, env: dict[str, str], convs: list, questions: list[str], 
             time.sleep(1)
             idle = process_memory(server.proc.pid, pgdata)
             loads = [load_average()]
+            if idle_only:
+                return {
+                    "ready_s": round(ready, 2),
+                    "idle": idle,
+                    "after": None,
+                    "released": None,
+                    "load_average": loads,
+                }
             t0, messages = time.perf_counter(), 0
             for conv in convs:
                 body = conv.ingest_body()
@@ -173,23 +185,29 @@ def scenario(name: str, env: dict[str, str], convs: list, questions: list[str], 
 
 
 def summarise(runs: list[dict]) -> dict:
-    messages = sum(r["messages"] for r in runs)
     last = runs[-1]
     loads = [x for r in runs for x in r["load_average"]]
-    return {
+    idle = {
         "rounds": len(runs),
-        "ingest_messages_per_s": round(messages / sum(r["ingest_s"] for r in runs), 1),
-        "search": summary_ms([s for r in runs for s in r["search_s"]]),
         "ready_s": statistics.median(r["ready_s"] for r in runs),
         "idle_total_pss_mb": last["idle"]["total_pss_mb"],
+        "idle": last["idle"],
+        "idle_total_pss_mb_per_round": [r["idle"]["total_pss_mb"] for r in runs],
+        "idle_server_pss_mb_per_round": [r["idle"]["server_pss_mb"] for r in runs],
+        "load_average": {"min": min(loads), "max": max(loads)},
+    }
+    if last["after"] is None:  # --idle-only
+        return idle
+    messages = sum(r["messages"] for r in runs)
+    return {
+        **idle,
+        "ingest_messages_per_s": round(messages / sum(r["ingest_s"] for r in runs), 1),
+        "search": summary_ms([s for r in runs for s in r["search_s"]]),
         "after_total_pss_mb": last["after"]["total_pss_mb"],
         "released_total_pss_mb": last["released"]["total_pss_mb"] if last["released"] else None,
-        "idle": last["idle"],
         "after": last["after"],
         "released": last["released"],
-        "idle_total_pss_mb_per_round": [r["idle"]["total_pss_mb"] for r in runs],
         "after_total_pss_mb_per_round": [r["after"]["total_pss_mb"] for r in runs],
-        "load_average": {"min": min(loads), "max": max(loads)},
     }
 
 
@@ -211,6 +229,7 @@ def main() -> None:
         help="seconds the server sits unused before the 'released' figure (default: the document "
         "model's default keep-alive + 15; 0 skips it)",
     )
+    parser.add_argument("--idle-only", action="store_true", help="only step 1: the idle figure after a first search")
     args = parser.parse_args()
     # The servers' working directory: `python -m` (how a baseline may start its watchdog) imports
     # from it first, and this checkout's package must not shadow the baseline's there.
@@ -232,7 +251,7 @@ def main() -> None:
     names = list(sides)
     for r in range(args.rounds):
         for name in names if r % 2 == 0 else names[::-1]:
-            runs[name].append(scenario(name, sides[name], convs, questions, args.release_wait))
+            runs[name].append(scenario(name, sides[name], convs, questions, args.release_wait, args.idle_only))
     result = {
         "scenario": {
             "conversations": list(CONVERSATIONS),
@@ -242,8 +261,14 @@ def main() -> None:
         },
         "sides": {name: {"env": sides[name], **summarise(runs[name])} for name in names},
     }
-    path = write_result("memory_serve_realtalk", result)
+    path = write_result("memory_serve_realtalk_idle" if args.idle_only else "memory_serve_realtalk", result)
     for name, s in result["sides"].items():
+        if args.idle_only:
+            pairs = zip(s["idle_total_pss_mb_per_round"], s["idle_server_pss_mb_per_round"], strict=True)
+            rounds = ", ".join(f"{total} ({server})" for total, server in pairs)
+            print(f"memory {name}: PSS idle after a first search, per round (server): {rounds} MiB")
+            print(f"  last round: {s['idle']['total_pss_mb']} MiB = {per_process(s['idle'])}")
+            continue
         print(
             f"memory {name}: ingest {s['ingest_messages_per_s']} msg/s, search p50 {s['search']['p50_ms']} / "
             f"p95 {s['search']['p95_ms']} ms (load {s['load_average']['min']}-{s['load_average']['max']})"
