@@ -71,7 +71,6 @@ def test_shared_buffers_follow_the_data_size(tmp_path: Path, data_mb: int, profi
 
 SLOTS = (
     "max_connections",
-    "max_wal_senders",
     "autovacuum_worker_slots",
     "io_max_concurrency",
     "shared_memory_size",
@@ -88,9 +87,9 @@ def test_the_lean_server_has_connection_slots_for_the_pool_and_no_idle_process_s
     try:
         r = subprocess.run([sys.executable, "-c", show], env=env, capture_output=True, text=True, timeout=180)
         assert r.returncode == 0, r.stderr[-1500:]
-        connections, senders, autovacuum, io_handles, shared_mb = r.stdout.split()
+        connections, autovacuum, io_handles, shared_mb = r.stdout.split()
         assert int(connections) == db.pool_limit(4) + db.OTHER_CLIENTS == 28  # the pool, its overflow, the others
-        assert (senders, autovacuum, io_handles) == ("0", "3", "4")
+        assert (autovacuum, io_handles) == ("3", "4")
         assert int(shared_mb.removesuffix("MB")) < 45  # 32MB of buffers; 45MB with PostgreSQL's defaults
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
@@ -98,7 +97,7 @@ def test_the_lean_server_has_connection_slots_for_the_pool_and_no_idle_process_s
 
 def test_the_speed_profile_keeps_postgresql_s_process_slots_unless_the_pool_needs_more(tmp_path: Path):
     speed = db.embedded_settings(load_settings(data_dir=tmp_path, memory_profile="speed"))
-    assert (speed["max_connections"], speed["max_wal_senders"], speed["io_max_concurrency"]) == ("100", "10", "-1")
+    assert (speed["max_connections"], speed["io_max_concurrency"]) == ("100", "-1")
     wide = db.embedded_settings(load_settings(data_dir=tmp_path, memory_profile="speed", db_pool_size=40))
     assert wide["max_connections"] == str(40 * 3 + db.OTHER_CLIENTS)
 

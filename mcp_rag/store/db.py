@@ -87,20 +87,18 @@ def database_url(settings: Settings) -> str:
 # The embedded server's own defaults that cost memory for nothing here: three I/O worker
 # processes (data read from the page cache gains nothing from them), the logical
 # replication launcher, and shared memory laid out and written at start for every process
-# slot (its entry, lock tables, I/O handles): slots for WAL senders (nothing replicates
-# from a server on a Unix socket), 16 autovacuum workers where 3 run, 64 I/O handles per
-# process where synchronous I/O has one in flight (docs/PERFORMANCE.md, memory).
+# slot (its entry, lock tables, I/O handles): 16 autovacuum workers where 3 run, 64 I/O
+# handles per process where synchronous I/O has one in flight (docs/PERFORMANCE.md, memory).
+# WAL sender slots stay: `pg_basebackup -X stream` (a physical backup, a standby) needs them.
 LEAN = {
     "io_method": "sync",
     "max_logical_replication_workers": "0",
-    "max_wal_senders": "0",
     "autovacuum_worker_slots": "3",
     "io_max_concurrency": "4",
 }
 SPEED = {  # PostgreSQL's defaults
     "io_method": "worker",
     "max_logical_replication_workers": "4",
-    "max_wal_senders": "10",
     "autovacuum_worker_slots": "16",
     "io_max_concurrency": "-1",
 }
