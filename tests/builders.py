@@ -1,6 +1,9 @@
-"""Test data builders shared by the test modules."""
+"""Test data builders, and small helpers, shared by the test modules."""
 
 from __future__ import annotations
+
+import time
+from collections.abc import Callable
 
 from mcp_rag.models import ConversationIn
 
@@ -33,3 +36,13 @@ def conversation_row(conn, external_id: str = "c"):
         text("INSERT INTO conversations (namespace, external_id) VALUES ('default', :e) RETURNING id"),
         {"e": external_id},
     ).scalar_one()
+
+
+def wait_until(check: Callable[[], bool], seconds: float) -> bool:
+    """Poll `check` every 50 ms for up to `seconds`; whether it became true."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return check()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from builders import wait_until
 
 from mcp_rag.embed import OnnxMiniLM
 
@@ -81,15 +82,6 @@ def rss_mib() -> float:
     import psutil
 
     return psutil.Process().memory_info().rss / 2**20
-
-
-def wait_until(check, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return check()
 
 
 def test_the_document_model_is_released_after_its_keep_alive_and_reloaded_on_demand():

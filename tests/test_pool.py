@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from contextlib import ExitStack
 
+from builders import wait_until
 from sqlalchemy import text
 
 from mcp_rag.store import db
@@ -22,15 +23,6 @@ def burst(engine, width: int) -> list[int]:
     with ExitStack() as stack:
         conns = [stack.enter_context(engine.connect()) for _ in range(width)]
         return [c.execute(text("SELECT pg_backend_pid()")).scalar_one() for c in conns]
-
-
-def wait_until(check, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return check()
 
 
 def test_connections_idle_past_the_timeout_close_down_to_the_most_recently_used(service):

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -93,7 +94,10 @@ def _built(kind: str, source: Path, cache_dir: Path, mapped_weights: bool) -> Pa
     return target
 
 
+@lru_cache(maxsize=8)
 def _built_path(kind: str, source: Path, cache_dir: Path, mapped_weights: bool) -> Path:
+    """The form's file name: read once per process (the source is hashed whole, ~23 MB, and a
+    released document model is loaded again after each keep-alive)."""
     import onnxruntime as ort
 
     recipe = (INT8_RECIPE if kind == "int8" else DOCUMENT_RECIPE) + ("" if mapped_weights else "-inline")

@@ -75,7 +75,7 @@ class OnnxMiniLM:
         # Where the graph's derived form (`int8_model`, else `document_model`) is built and kept;
         # None: the int8 form is rebuilt at each load, documents use the shipped graph.
         self.cache_dir = cache_dir
-        self._derive = True
+        self._derive = int8 or cache_dir is not None  # cleared when building it fails
         # Seconds the loaded graph is kept after its last use, then released (the next use loads
         # it again); None keeps it for good.
         self.keep_alive = keep_alive
@@ -105,28 +105,25 @@ class OnnxMiniLM:
             graph = model if isinstance(model, bytes) else str(model)
             return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
-        if self.int8:
+        derived: InferenceSession | None = None
+        if self._derive:
             try:
-                self._session = session(self._int8(source))
-            except Exception as exc:  # the quantizer failed: the same model, at float32 speed
-                log.warning("cannot build the int8 embedding model (%s); queries use the bundled graph", exc)
-                self._session = session(source)
-        elif self.cache_dir is not None and self._derive:
-            try:
-                self._session = session(document_model(source, self.cache_dir))
-            except Exception as exc:  # the same vectors, its tables on the heap
-                log.warning(
-                    "cannot build the document embedding model in %s (%s); documents use the bundled graph",
-                    self.cache_dir,
-                    exc,
-                )
+                derived = session(self._derived(source))
+            except Exception as exc:  # the model as shipped: at float32 speed, or its tables on the heap
+                kind, users = ("int8", "queries") if self.int8 else ("document", "documents")
+                log.warning("cannot build the %s embedding model (%s); %s use the bundled graph", kind, exc, users)
                 self._derive = False  # not tried again at each reload after keep_alive
-                self._session = session(source)
-        else:
-            self._session = session(source)
+        self._session = derived if derived is not None else session(source)
         self._tokenizer = tokenizer
         if not self.arenas:
             memory.release()  # loading the graph leaves ~55 MiB of freed buffers on the heap
+
+    def _derived(self, source: Path) -> Path | bytes:
+        """The form of `source` this embedder runs: `int8_model`, else `document_model`."""
+        if self.int8:
+            return self._int8(source)
+        assert self.cache_dir is not None  # _derive is set for documents only with a folder
+        return document_model(source, self.cache_dir)
 
     def _int8(self, source: Path) -> Path | bytes:
         """The int8 graph: its file in the cache folder, or its bytes when there is no

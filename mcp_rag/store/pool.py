@@ -16,11 +16,13 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
 _RETURNED = "mcp_rag_returned_at"
+T = TypeVar("T")
 
 
 class IdleClosingPool(QueuePool):
@@ -100,21 +102,31 @@ ADMIT_WAIT_S = 10.0
 
 
 def too_many_clients(message: str) -> bool:
-    """Whether a refused connection means every slot is taken (the server's FATAL message;
-    psycopg gives connection failures no SQLSTATE)."""
+    """Whether a refused connection's message means every slot is taken (the server's FATAL
+    message; psycopg gives connection failures no SQLSTATE)."""
     return "too many clients already" in message
 
 
-def admitted_connect(dialect: Any, record: Any, cargs: tuple, cparams: dict) -> Any:
-    """A `do_connect` hook: connect, waiting with back-off for up to ADMIT_WAIT_S while the
-    server has every connection slot taken (by other local processes), so a busy moment
-    delays a request instead of failing it."""
+def _slots_full(exc: BaseException) -> bool:
+    """`too_many_clients` of an error, or of a failed command's stderr (psql)."""
+    return too_many_clients(f"{exc} {getattr(exc, 'stderr', None) or ''}")
+
+
+def admitted(connect: Callable[[], T]) -> T:
+    """`connect()`, tried again with back-off for up to ADMIT_WAIT_S while the server refuses it
+    for having every connection slot taken (by other local processes): a busy moment delays a
+    request instead of failing it. Any other failure is raised at once."""
     deadline, pause = time.monotonic() + ADMIT_WAIT_S, 0.05
     while True:
         try:
-            return dialect.connect(*cargs, **cparams)
-        except dialect.loaded_dbapi.OperationalError as exc:
-            if not too_many_clients(str(exc)) or time.monotonic() + pause > deadline:
+            return connect()
+        except Exception as exc:
+            if not _slots_full(exc) or time.monotonic() + pause > deadline:
                 raise
         time.sleep(pause)
         pause = min(pause * 2, 1.0)
+
+
+def admitted_connect(dialect: Any, record: Any, cargs: tuple, cparams: dict) -> Any:
+    """A `do_connect` hook: the driver's connect, `admitted`."""
+    return admitted(lambda: dialect.connect(*cargs, **cparams))
